@@ -1,0 +1,317 @@
+/**
+ * The Account Server client: every operation of the table, callable by name, each resolving to
+ * an ApiRv exactly as the Python `AsApi` returns it. It never throws for bad input, HTTP or
+ * network failures.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { logLine } from "../log.ts";
+import {
+  findOperation,
+  type Operation,
+  type OperationName,
+  type Params,
+  type ParamsOf,
+} from "./operations.ts";
+import { describeNoResponse, isRecord, serverErrorText, statusLine, truncate } from "./_failure.ts";
+import { send } from "./_transport.ts";
+
+/** What every operation returns: `{ success, msg, http_status_code }`. */
+export interface ApiRv {
+  /** The status is one of the operation's success codes. */
+  success: boolean;
+  /** The decoded body on success (`{}` when empty); `{ error }` on failure. */
+  msg: Record<string, unknown>;
+  /** The response's status, or 0 when no response came. */
+  http_status_code: number;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** The Account Server access token (a Keycloak JWT), for operations that need one. */
+  token?: string;
+  /** Give up after this many seconds (default 4). */
+  timeoutS?: number;
+}
+
+/** How a client is set up. Values left out come from the environment. */
+export interface AsApiOptions {
+  /** The Account Server API URL, e.g. `https://example.com/account-server-api`. */
+  url?: string;
+  /** Verify the server's TLS certificate (default true). */
+  verifySslCert?: boolean;
+  /** Log each request's method, URL, status and duration to stderr. */
+  debugRequests?: boolean;
+  /** Reads an environment variable; defaults to `Deno.env.get`. */
+  env?: (name: string) => string | undefined;
+}
+
+/** The default per-call timeout, in seconds, as in the Python client. */
+export const DEFAULT_TIMEOUT_S = 4;
+
+/** Reads an environment variable, treating a denied permission as unset. */
+export function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Checks an Account Server URL: http or https, no credentials, no query or fragment. Returns it
+ * without trailing slashes, or the reason it is refused.
+ */
+export function checkApiUrl(url: string): { url: string } | { error: string } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { error: `"${url}" is not a URL` };
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    return { error: `"${url}" must start with http:// or https://` };
+  }
+  if (parsed.username || parsed.password) {
+    return { error: "the URL must not contain a user name or password" };
+  }
+  if (parsed.search || parsed.hash) return { error: `"${url}" must not have a query or fragment` };
+  return { url: parsed.href.replace(/\/+$/, "") };
+}
+
+const TOKEN_PATTERN = /^[\x21-\x7e]{1,16384}$/;
+
+/**
+ * A client for the Squonk2 Account Server, mirroring the Python `squonk2.as_api.AsApi`.
+ *
+ * @example
+ * ```ts
+ * const api = new AsApi({ url: "https://example.com/account-server-api" });
+ * const rv = await api.call("get_unit", { unit_id: "unit-..." }, { token });
+ * if (rv.success) console.log(rv.msg.name);
+ * ```
+ */
+export class AsApi {
+  #url: string | undefined;
+  #urlError: string | undefined;
+  #verifySslCert: boolean;
+  #debug: boolean;
+  #schemas = new Map<string, z.ZodType<Params>>();
+
+  /** A client from `options`, falling back to `SQUONK2_ASAPI_URL` and friends. */
+  constructor(options: AsApiOptions = {}) {
+    const env = options.env ?? readEnv;
+    this.#verifySslCert = options.verifySslCert ??
+      (env("SQUONK2_ASAPI_VERIFY_SSL_CERT") ?? "yes") === "yes";
+    this.#debug = options.debugRequests ?? env("SQUONK2_API_DEBUG_REQUESTS") === "yes";
+    const url = options.url ?? env("SQUONK2_ASAPI_URL");
+    if (url) {
+      const checked = checkApiUrl(url);
+      if ("url" in checked) this.#url = checked.url;
+      else this.#urlError = `the Account Server URL is not usable: ${checked.error}`;
+    }
+  }
+
+  /** Replaces the URL and the TLS setting; throws a TypeError for an unusable URL. */
+  setApiUrl(url: string, options: { verifySslCert?: boolean } = {}): void {
+    const checked = checkApiUrl(url);
+    if ("error" in checked) throw new TypeError(`Invalid Account Server URL: ${checked.error}`);
+    this.#url = checked.url;
+    this.#urlError = undefined;
+    this.#verifySslCert = options.verifySslCert ?? true;
+  }
+
+  /** The URL in use (undefined when none is set) and whether TLS certificates are verified. */
+  getApiUrl(): { url: string | undefined; verifySslCert: boolean } {
+    return { url: this.#url, verifySslCert: this.#verifySslCert };
+  }
+
+  /** Calls operation `name` with its parameters, type-checked. */
+  call<N extends OperationName>(
+    name: N,
+    params: ParamsOf<N>,
+    options: CallOptions = {},
+  ): Promise<ApiRv> {
+    return this.callByName(name, params, options);
+  }
+
+  /** Calls an operation whose name and parameters are only known at run time (e.g. from MCP). */
+  async callByName(name: string, params: unknown, options: CallOptions = {}): Promise<ApiRv> {
+    const row = findOperation(name);
+    if (!row) return failure(0, `Unknown operation "${name}"`);
+    const refuse = (why: string) => failure(0, `Cannot ${name}: ${why}`);
+
+    const timeoutS = options.timeoutS ?? DEFAULT_TIMEOUT_S;
+    if (!(Number.isFinite(timeoutS) && timeoutS > 0 && timeoutS <= 3600)) {
+      return refuse(`timeout_s: must be a number of seconds above 0 and at most 3600`);
+    }
+    const parsed = this.#schema(row).safeParse(params ?? {});
+    if (!parsed.success) return refuse(`invalid input: ${describeIssues(parsed.error)}`);
+    const rule = row.check?.(parsed.data);
+    if (rule) return refuse(`invalid input: ${rule}`);
+    if (this.#urlError) return refuse(this.#urlError);
+    if (!this.#url) {
+      return refuse(
+        "no Account Server URL is set: set SQUONK2_ASAPI_URL or call setApiUrl(url)",
+      );
+    }
+    if (row.token && !options.token) return refuse("no access token was given");
+    if (row.token && !TOKEN_PATTERN.test(options.token!)) {
+      return refuse("the access token has characters a token cannot have");
+    }
+
+    let request: Request;
+    try {
+      request = await buildRequest(this.#url, row, parsed.data, row.token ? options.token : "");
+    } catch (error) {
+      return refuse(error instanceof Error ? error.message : String(error));
+    }
+    return await this.#exchange(row, request, timeoutS);
+  }
+
+  #schema(row: Operation): z.ZodType<Params> {
+    let schema = this.#schemas.get(row.name);
+    if (!schema) {
+      schema = z.strictObject(row.params);
+      this.#schemas.set(row.name, schema);
+    }
+    return schema;
+  }
+
+  async #exchange(row: Operation, request: Request, timeoutS: number): Promise<ApiRv> {
+    const signal = AbortSignal.timeout(timeoutS * 1000);
+    const started = performance.now();
+    const host = new URL(request.url).host;
+    const log = (outcome: string) => {
+      if (!this.#debug) return;
+      const ms = Math.round(performance.now() - started);
+      logLine(`[as-api] ${request.method} ${request.url} -> ${outcome} (${ms} ms)`);
+    };
+    let response: Response;
+    let body: string;
+    try {
+      response = await send(request, { verifyTls: this.#verifySslCert, signal });
+      body = await response.text();
+    } catch (error) {
+      const why = describeNoResponse(error, {
+        timeoutS,
+        timedOut: signal.aborted,
+        host,
+        verifyTls: this.#verifySslCert,
+      });
+      log(`no response: ${why}`);
+      return failure(0, `Cannot ${row.name}: ${why}`);
+    }
+    log(String(response.status));
+    return decode(row, response, body);
+  }
+}
+
+function failure(status: number, error: string): ApiRv {
+  return { success: false, msg: { error }, http_status_code: status };
+}
+
+function decode(row: Operation, response: Response, body: string): ApiRv {
+  const status = response.status;
+  const line = statusLine(status, response.statusText);
+  if (!row.success.includes(status)) {
+    const text = serverErrorText(body, response.headers.get("content-type"));
+    return failure(status, `Cannot ${row.name}: ${line}${text ? `: ${text}` : ""}`);
+  }
+  if (!body.trim()) return { success: true, msg: {}, http_status_code: status };
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    const start = JSON.stringify(truncate(body.trim(), 80));
+    return failure(status, `Cannot ${row.name}: ${line}: the response is not valid JSON: ${start}`);
+  }
+  return {
+    success: true,
+    msg: isRecord(parsed) ? parsed : { value: parsed },
+    http_status_code: status,
+  };
+}
+
+/** `billing_day: must be an integer from 1 to 28; org_id: ...` from zod's issues. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((issue) => {
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((k) => `${k}: is not a parameter of this operation`).join("; ");
+    }
+    const where = issue.path.map(String).join(".");
+    const message = issue.code === "invalid_type" && issue.input === undefined
+      ? "is required"
+      : issue.message;
+    return where ? `${where}: ${message}` : message;
+  }).join("; ");
+}
+
+/** Builds the request for `row`: path parameters encoded as single segments, query and body. */
+export async function buildRequest(
+  baseUrl: string,
+  row: Operation,
+  params: Params,
+  token: string | undefined,
+): Promise<Request> {
+  const path = row.path.replace(
+    /\{(\w+)\}/g,
+    (_, param: string) => encodeURIComponent(String(params[param])),
+  );
+  const query = new URLSearchParams(queryOf(row, params));
+  const url = `${baseUrl}${path}${query.size ? `?${query}` : ""}`;
+  const headers = new Headers({ accept: "application/json" });
+  if (token) headers.set("authorization", `Bearer ${token}`);
+
+  let body: BodyInit | undefined;
+  if (row.body && row.encoding === "multipart") {
+    body = await multipartBody(row, params);
+  } else if (row.body) {
+    headers.set("content-type", "application/json");
+    body = JSON.stringify(Object.fromEntries(bodyEntries(row, params)));
+  }
+  return new Request(url, { method: row.method, headers, body });
+}
+
+function queryOf(row: Operation, params: Params): Record<string, string> {
+  if (typeof row.query === "function") return row.query(params);
+  const query: Record<string, string> = {};
+  for (const [key, param] of Object.entries(row.query ?? {})) {
+    if (params[param] !== undefined) query[key] = String(params[param]);
+  }
+  return query;
+}
+
+function bodyEntries(row: Operation, params: Params): [string, unknown][] {
+  const entries: [string, unknown][] = [];
+  for (const [field, source] of Object.entries(row.body ?? {})) {
+    const param = typeof source === "string" ? source : source.param;
+    const value = params[param];
+    if (value === undefined) continue;
+    if (typeof source !== "string" && "when" in source && !(Number(value) > 0)) continue;
+    entries.push([field, value]);
+  }
+  return entries;
+}
+
+async function multipartBody(row: Operation, params: Params): Promise<FormData> {
+  const form = new FormData();
+  for (const [field, value] of bodyEntries(row, params)) {
+    const source = row.body?.[field];
+    if (typeof source === "object" && "file" in source) {
+      const path = String(value);
+      let bytes: Uint8Array<ArrayBuffer>;
+      try {
+        bytes = await Deno.readFile(path);
+      } catch (error) {
+        const why = error instanceof Error ? error.message : String(error);
+        throw new Error(`${source.param}: cannot read ${JSON.stringify(path)}: ${why}`);
+      }
+      form.append(field, new Blob([bytes]), path.split(/[\\/]/).pop() || "content");
+    } else {
+      form.append(field, String(value));
+    }
+  }
+  return form;
+}

@@ -1,0 +1,33 @@
+/**
+ * The Squonk2 Account Server API for TypeScript: the operation table and the client that calls
+ * it. Knows nothing of MCP.
+ *
+ * @example
+ * ```ts
+ * import { AsApi } from "./mod.ts";
+ * const api = new AsApi(); // SQUONK2_ASAPI_URL, SQUONK2_ASAPI_VERIFY_SSL_CERT
+ * const rv = await api.call("get_version", {});
+ * ```
+ *
+ * @module
+ */
+export {
+  type ApiRv,
+  AsApi,
+  type AsApiOptions,
+  type CallOptions,
+  checkApiUrl,
+  DEFAULT_TIMEOUT_S,
+  readEnv,
+} from "./client.ts";
+export {
+  findOperation,
+  type Kind,
+  type Method,
+  type Operation,
+  type OperationName,
+  OPERATIONS,
+  type ParamsOf,
+  pathParams,
+} from "./operations.ts";
+export { AS_ID_PATTERN, ENUMS } from "./params.ts";

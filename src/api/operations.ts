@@ -1,0 +1,859 @@
+/**
+ * The operation table: every Account Server operation as one row of data. The client builds
+ * requests from it, the MCP server derives its tools from it and the stub derives its routes from
+ * it. Adding an operation is one row here, one route in the stub and one test.
+ *
+ * @module
+ */
+import { z } from "zod";
+import {
+  asId,
+  billingDay,
+  chargeWindow,
+  coins,
+  ENUMS,
+  name,
+  oneOf,
+  positiveId,
+  text,
+  username,
+} from "./params.ts";
+
+/** What an operation does to the Account Server's state. */
+export type Kind = "read" | "create" | "update" | "delete";
+
+/** The HTTP methods the Account Server uses. */
+export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+/** The parameters of a call, after validation. */
+export type Params = Record<string, unknown>;
+
+/**
+ * Where a body field's value comes from: a parameter's name, or a parameter sent only when it is
+ * greater than zero, or a parameter whose value is a path to a file whose bytes are sent.
+ */
+export type BodySource = string | { param: string; when: "positive" } | {
+  param: string;
+  file: true;
+};
+
+/** One row of the table. */
+export interface Operation<N extends string = string, S extends z.ZodRawShape = z.ZodRawShape> {
+  /** The name of the Python client's method, and of the MCP tool. */
+  readonly name: N;
+  readonly method: Method;
+  /** The path below the base URL, with `{param}` for path parameters. */
+  readonly path: string;
+  /** Whether the request carries `Authorization: Bearer <token>`. */
+  readonly token: boolean;
+  /** The parameters, each with `.describe()`. */
+  readonly params: S;
+  /** Query key to parameter name, or a function for the one operation whose key varies. */
+  readonly query?: Readonly<Record<string, string>> | ((params: Params) => Record<string, string>);
+  /** Body field to where its value comes from; absent values are left out. */
+  readonly body?: Readonly<Record<string, BodySource>>;
+  readonly encoding?: "json" | "multipart";
+  /** A rule across parameters: the message when it is broken, or undefined. */
+  readonly check?: (params: Params) => string | undefined;
+  /** The HTTP statuses that mean success. */
+  readonly success: readonly number[];
+  readonly kind: Kind;
+  readonly title: string;
+  /** For a model that has never heard of Squonk2: what it does and who may call it. */
+  readonly description: string;
+}
+
+function op<const N extends string, S extends z.ZodRawShape = Record<never, never>>(
+  row: Omit<Operation<N, S>, "params"> & { params?: S },
+): Operation<N, S> {
+  return { ...row, params: row.params ?? ({} as S) };
+}
+
+const orgId = asId("org", "Organisation id");
+const unitId = asId("unit", "Unit id");
+const productId = asId("product", "Product id");
+const assetId = asId("asset", "Asset id");
+const merchantId = positiveId("Merchant id (an integer, see get_merchants)");
+const member = username("Username of the user");
+const privacy = oneOf(
+  ENUMS.DefaultProductPrivacy,
+  "Default privacy of Products created below it",
+);
+const contentString = z.string({ error: "must be a string" }).max(1_000_000, {
+  error: "must be at most 1000000 characters",
+});
+
+const ASSET_QUERY_KEYS: Readonly<Record<string, string>> = {
+  "product-": "product_id",
+  "unit-": "unit_id",
+  "org-": "org_id",
+};
+
+/** Picks `product_id`, `unit_id`, `org_id` or `user_id` from the scope id's prefix. */
+function assetScopeQuery(params: Params): Record<string, string> {
+  const scopeId = params.scope_id;
+  if (typeof scopeId !== "string") return {};
+  const prefix = Object.keys(ASSET_QUERY_KEYS).find((p) => scopeId.startsWith(p));
+  return { [prefix ? ASSET_QUERY_KEYS[prefix]! : "user_id"]: scopeId };
+}
+
+function oneContent(params: Params): string | undefined {
+  const given = ["content_string", "content_file"].filter((k) => params[k] !== undefined);
+  return given.length === 1
+    ? undefined
+    : `content_string, content_file: give exactly one of the two (${given.length} given)`;
+}
+
+function assetScopeId(params: Params): string | undefined {
+  const missing = oneContent(params);
+  if (missing) return missing;
+  if (params.scope === "GLOBAL" && params.scope_id !== undefined) {
+    return 'scope_id: must be left out when scope is "GLOBAL"';
+  }
+  if (params.scope !== "GLOBAL" && params.scope_id === undefined) {
+    return `scope_id: is required when scope is "${params.scope}"`;
+  }
+  return undefined;
+}
+
+function notBothContents(params: Params): string | undefined {
+  return params.content_string !== undefined && params.content_file !== undefined
+    ? "content_string, content_file: give at most one of the two"
+    : undefined;
+}
+
+const CHARGES_QUERY = { from: "from", until: "until", pbp: "pbp" } as const;
+const CHARGES_NOTE = "Coins are per billing period; without from/until/pbp the current period.";
+
+/** All operations, in the order of `operations.json`. */
+export const OPERATIONS = [
+  op({
+    name: "ping",
+    method: "GET",
+    path: "/version",
+    token: false,
+    success: [200],
+    kind: "read",
+    title: "Ping the Account Server",
+    description: "Checks that the Account Server answers. Needs no credentials.",
+  }),
+  op({
+    name: "get_version",
+    method: "GET",
+    path: "/version",
+    token: false,
+    success: [200],
+    kind: "read",
+    title: "Get Account Server version",
+    description: "Returns the Account Server's version. Needs no credentials.",
+  }),
+  op({
+    name: "get_event_stream_version",
+    method: "GET",
+    path: "/event-stream/version",
+    token: false,
+    success: [200],
+    kind: "read",
+    title: "Get event stream service version",
+    description:
+      "Returns the installed event stream service's version, name and protocol. Needs no credentials.",
+  }),
+  op({
+    name: "get_account",
+    method: "GET",
+    path: "/user/account",
+    token: true,
+    success: [200],
+    kind: "read",
+    title: "Get my account",
+    description: "Returns the caller's username, Account Server roles and whether they are admin.",
+  }),
+  op({
+    name: "get_merchants",
+    method: "GET",
+    path: "/merchant",
+    token: true,
+    success: [200],
+    kind: "read",
+    title: "List merchants",
+    description:
+      "Lists the Merchants: services (e.g. a Data Manager) whose use is charged to Products.",
+  }),
+  op({
+    name: "get_merchant",
+    method: "GET",
+    path: "/merchant/{merchant_id}",
+    token: true,
+    params: { merchant_id: merchantId },
+    success: [200],
+    kind: "read",
+    title: "Get merchant",
+    description: "Returns one Merchant by its integer id.",
+  }),
+  op({
+    name: "get_organisations",
+    method: "GET",
+    path: "/organisation",
+    token: true,
+    params: { org_name: name("Return only the Organisation with this exact name").optional() },
+    query: { name: "org_name" },
+    success: [200],
+    kind: "read",
+    title: "List organisations",
+    description: "Lists the Organisations the caller is a member of (all of them for an admin).",
+  }),
+  op({
+    name: "get_organisation",
+    method: "GET",
+    path: "/organisation/{org_id}",
+    token: true,
+    params: { org_id: orgId },
+    success: [200],
+    kind: "read",
+    title: "Get organisation",
+    description: "Returns an Organisation and its users. Members, its creator and admins only.",
+  }),
+  op({
+    name: "get_default_organisation",
+    method: "GET",
+    path: "/default/organisation",
+    token: true,
+    success: [200],
+    kind: "read",
+    title: "Get default organisation",
+    description: "Returns the built-in Default Organisation, which holds every Personal Unit.",
+  }),
+  op({
+    name: "create_organisation",
+    method: "POST",
+    path: "/organisation",
+    token: true,
+    params: {
+      org_name: name("Name of the new Organisation (unique)"),
+      org_owner: username("Username of the Organisation's owner"),
+    },
+    body: { name: "org_name", owner: "org_owner" },
+    encoding: "json",
+    success: [201],
+    kind: "create",
+    title: "Create organisation",
+    description: "Creates an Organisation and returns its id. Admins only.",
+  }),
+  op({
+    name: "alter_organisation",
+    method: "PATCH",
+    path: "/organisation/{org_id}",
+    token: true,
+    params: {
+      org_id: orgId,
+      name: name("New name").optional(),
+      default_product_privacy: privacy.optional(),
+    },
+    body: { name: "name", default_product_privacy: "default_product_privacy" },
+    encoding: "json",
+    success: [200],
+    kind: "update",
+    title: "Alter organisation",
+    description: "Renames an Organisation or changes its default Product privacy. Members, admins.",
+  }),
+  op({
+    name: "delete_organisation",
+    method: "DELETE",
+    path: "/organisation/{org_id}",
+    token: true,
+    params: { org_id: orgId },
+    success: [204],
+    kind: "delete",
+    title: "Delete organisation",
+    description: "Deletes an Organisation that has no Units left. Admins only.",
+  }),
+  op({
+    name: "get_organisation_units",
+    method: "GET",
+    path: "/organisation/{org_id}/unit",
+    token: true,
+    params: { org_id: orgId },
+    success: [200],
+    kind: "read",
+    title: "List organisation units",
+    description: "Lists an Organisation's Units that the caller may see.",
+  }),
+  op({
+    name: "get_organisation_users",
+    method: "GET",
+    path: "/organisation/{org_id}/user",
+    token: true,
+    params: { org_id: orgId },
+    success: [200],
+    kind: "read",
+    title: "List organisation users",
+    description: "Lists the members of an Organisation. Members and admins.",
+  }),
+  op({
+    name: "add_user_to_organisation",
+    method: "PUT",
+    path: "/organisation/{org_id}/user/{username}",
+    token: true,
+    params: { org_id: orgId, username: member },
+    success: [200, 201],
+    kind: "update",
+    title: "Add user to organisation",
+    description: "Makes a user a member of an Organisation. Members and admins.",
+  }),
+  op({
+    name: "remove_user_from_organisation",
+    method: "DELETE",
+    path: "/organisation/{org_id}/user/{username}",
+    token: true,
+    params: { org_id: orgId, username: member },
+    success: [204],
+    kind: "delete",
+    title: "Remove user from organisation",
+    description: "Removes a member from an Organisation. Members and admins.",
+  }),
+  op({
+    name: "get_organisation_charges",
+    method: "GET",
+    path: "/charges/organisation/{org_id}",
+    token: true,
+    params: { org_id: orgId, ...chargeWindow() },
+    query: CHARGES_QUERY,
+    success: [200],
+    kind: "read",
+    title: "Get organisation charges",
+    description: `Returns an Organisation's charges, summed per Unit. ${CHARGES_NOTE}`,
+  }),
+  op({
+    name: "get_available_units",
+    method: "GET",
+    path: "/unit",
+    token: true,
+    success: [200],
+    kind: "read",
+    title: "List available units",
+    description: "Lists the Units the caller may see, grouped by Organisation.",
+  }),
+  op({
+    name: "get_units",
+    method: "GET",
+    path: "/unit",
+    token: true,
+    params: { unit_name: name("Return only Units with this exact name").optional() },
+    query: { name: "unit_name" },
+    success: [200],
+    kind: "read",
+    title: "List units",
+    description: "Lists the Units the caller may see, optionally by name, grouped by Organisation.",
+  }),
+  op({
+    name: "get_unit",
+    method: "GET",
+    path: "/unit/{unit_id}",
+    token: true,
+    params: { unit_id: unitId },
+    success: [200],
+    kind: "read",
+    title: "Get unit",
+    description: "Returns a Unit and its users. Unit or Organisation members and admins.",
+  }),
+  op({
+    name: "create_unit",
+    method: "POST",
+    path: "/organisation/{org_id}/unit",
+    token: true,
+    params: {
+      unit_name: name("Name of the new Unit"),
+      org_id: orgId,
+      billing_day: billingDay(),
+    },
+    body: { name: "unit_name", billing_day: "billing_day" },
+    encoding: "json",
+    success: [201],
+    kind: "create",
+    title: "Create unit",
+    description: "Creates a Unit in an Organisation and returns its id. Organisation members.",
+  }),
+  op({
+    name: "alter_unit",
+    method: "PATCH",
+    path: "/unit/{unit_id}",
+    token: true,
+    params: {
+      unit_id: unitId,
+      name: name("New name").optional(),
+      default_product_privacy: privacy.optional(),
+    },
+    body: { name: "name", default_product_privacy: "default_product_privacy" },
+    encoding: "json",
+    success: [200],
+    kind: "update",
+    title: "Alter unit",
+    description: "Renames a Unit or changes its default Product privacy. Members and admins.",
+  }),
+  op({
+    name: "delete_unit",
+    method: "DELETE",
+    path: "/unit/{unit_id}",
+    token: true,
+    params: { unit_id: unitId },
+    success: [204],
+    kind: "delete",
+    title: "Delete unit",
+    description: "Deletes a Unit that has no Products left. Unit or Organisation members, admins.",
+  }),
+  op({
+    name: "get_unit_users",
+    method: "GET",
+    path: "/unit/{unit_id}/user",
+    token: true,
+    params: { unit_id: unitId },
+    success: [200],
+    kind: "read",
+    title: "List unit users",
+    description: "Lists the members of a Unit.",
+  }),
+  op({
+    name: "add_user_to_unit",
+    method: "PUT",
+    path: "/unit/{unit_id}/user/{username}",
+    token: true,
+    params: { unit_id: unitId, username: member },
+    success: [200, 201],
+    kind: "update",
+    title: "Add user to unit",
+    description: "Makes a user a member of a Unit. Unit or Organisation members and admins.",
+  }),
+  op({
+    name: "remove_user_from_unit",
+    method: "DELETE",
+    path: "/unit/{unit_id}/user/{username}",
+    token: true,
+    params: { unit_id: unitId, username: member },
+    success: [204],
+    kind: "delete",
+    title: "Remove user from unit",
+    description: "Removes a member from a Unit. Unit or Organisation members and admins.",
+  }),
+  op({
+    name: "get_unit_charges",
+    method: "GET",
+    path: "/charges/unit/{unit_id}",
+    token: true,
+    params: { unit_id: unitId, ...chargeWindow() },
+    query: CHARGES_QUERY,
+    success: [200],
+    kind: "read",
+    title: "Get unit charges",
+    description: `Returns a Unit's charges, summed per Product. ${CHARGES_NOTE}`,
+  }),
+  op({
+    name: "get_personal_unit",
+    method: "GET",
+    path: "/personal-unit",
+    token: true,
+    success: [200],
+    kind: "read",
+    title: "Get my personal unit",
+    description: "Returns the caller's Personal Unit; 404 when they have none.",
+  }),
+  op({
+    name: "create_personal_unit",
+    method: "PUT",
+    path: "/personal-unit",
+    token: true,
+    params: { billing_day: billingDay() },
+    body: { billing_day: "billing_day" },
+    encoding: "json",
+    success: [201],
+    kind: "create",
+    title: "Create my personal unit",
+    description: "Creates the caller's Personal Unit in the Default Organisation.",
+  }),
+  op({
+    name: "delete_personal_unit",
+    method: "DELETE",
+    path: "/personal-unit",
+    token: true,
+    success: [204],
+    kind: "delete",
+    title: "Delete my personal unit",
+    description: "Deletes the caller's Personal Unit (it must have no Products).",
+  }),
+  op({
+    name: "get_available_products",
+    method: "GET",
+    path: "/product",
+    token: true,
+    success: [200],
+    kind: "read",
+    title: "List available products",
+    description: "Lists the Products (subscriptions) the caller may see, across all Units.",
+  }),
+  op({
+    name: "get_product",
+    method: "GET",
+    path: "/product/{product_id}",
+    token: true,
+    params: { product_id: productId },
+    success: [200],
+    kind: "read",
+    title: "Get product",
+    description: "Returns a Product with its Unit, Organisation, coins and storage use.",
+  }),
+  op({
+    name: "get_products_for_unit",
+    method: "GET",
+    path: "/product/unit/{unit_id}",
+    token: true,
+    params: { unit_id: unitId },
+    success: [200],
+    kind: "read",
+    title: "List unit products",
+    description: "Lists the Products of a Unit.",
+  }),
+  op({
+    name: "get_products_for_organisation",
+    method: "GET",
+    path: "/product/organisation/{org_id}",
+    token: true,
+    params: { org_id: orgId },
+    success: [200],
+    kind: "read",
+    title: "List organisation products",
+    description: "Lists the Products of every Unit of an Organisation.",
+  }),
+  op({
+    name: "get_product_types",
+    method: "GET",
+    path: "/product-type",
+    token: true,
+    success: [200],
+    kind: "read",
+    title: "List product types",
+    description: "Lists the Product types (and flavours) that can be subscribed to.",
+  }),
+  op({
+    name: "get_product_default_storage_cost",
+    method: "GET",
+    path: "/product-default-storage-cost",
+    token: true,
+    success: [200],
+    kind: "read",
+    title: "Get default storage cost",
+    description: "Returns the default storage cost in coins and its units.",
+  }),
+  op({
+    name: "create_product",
+    method: "POST",
+    path: "/product/unit/{unit_id}",
+    token: true,
+    params: {
+      product_name: name("Name of the new Product"),
+      unit_id: unitId,
+      product_type: oneOf(ENUMS.ProductType, "Product type, see get_product_types"),
+      allowance: coins("Coin allowance per billing period (storage subscriptions)").optional(),
+      limit: coins("Coin limit per billing period (storage subscriptions)").optional(),
+      flavour: oneOf(ENUMS.Flavour, "Flavour (project-tier subscriptions only)").optional(),
+    },
+    body: {
+      name: "product_name",
+      type: "product_type",
+      flavour: "flavour",
+      allowance: { param: "allowance", when: "positive" },
+      limit: { param: "limit", when: "positive" },
+    },
+    encoding: "json",
+    success: [201],
+    kind: "create",
+    title: "Create product",
+    description:
+      "Subscribes a Unit to a Product and returns its id. Storage subscriptions take an allowance and limit, project-tier ones a flavour. Unit or Organisation members.",
+  }),
+  op({
+    name: "alter_product",
+    method: "PATCH",
+    path: "/product/{product_id}",
+    token: true,
+    params: {
+      product_id: productId,
+      product_name: name("New name").optional(),
+      allowance: coins("New coin allowance per billing period").optional(),
+      limit: coins("New coin limit per billing period").optional(),
+    },
+    body: { name: "product_name", allowance: "allowance", limit: "limit" },
+    encoding: "json",
+    success: [200],
+    kind: "update",
+    title: "Alter product",
+    description: "Renames a Product or changes its coin allowance or limit.",
+  }),
+  op({
+    name: "delete_product",
+    method: "DELETE",
+    path: "/product/{product_id}",
+    token: true,
+    params: { product_id: productId },
+    success: [204],
+    kind: "delete",
+    title: "Delete product",
+    description: "Deletes a Product. A claimed Product (e.g. by a project) cannot be deleted.",
+  }),
+  op({
+    name: "get_product_charges",
+    method: "GET",
+    path: "/charges/product/{product_id}",
+    token: true,
+    params: { product_id: productId, ...chargeWindow() },
+    query: CHARGES_QUERY,
+    success: [200],
+    kind: "read",
+    title: "Get product charges",
+    description: `Returns a Product's processing and storage charges. ${CHARGES_NOTE}`,
+  }),
+  op({
+    name: "get_available_assets",
+    method: "GET",
+    path: "/asset",
+    token: true,
+    params: {
+      scope_id: z
+        .string({ error: "must be a string" })
+        .min(1, { error: "must not be empty" })
+        .max(255, { error: "must be at most 255 characters" })
+        .describe("Only Assets of this scope: a username, or a product-, unit- or org- id")
+        .optional(),
+    },
+    query: assetScopeQuery,
+    success: [200, 201],
+    kind: "read",
+    title: "List available assets",
+    description: "Lists the Assets (secrets and settings) the caller may see, optionally by scope.",
+  }),
+  op({
+    name: "get_asset",
+    method: "GET",
+    path: "/asset/{asset_id}",
+    token: true,
+    params: { asset_id: assetId },
+    success: [200, 201],
+    kind: "read",
+    title: "Get asset",
+    description: "Returns an Asset, its content and the Merchants it is attached to.",
+  }),
+  op({
+    name: "create_asset",
+    method: "POST",
+    path: "/asset",
+    token: true,
+    params: {
+      name: name("Name of the Asset, unique within its scope"),
+      description: text("What the Asset is for"),
+      scope: oneOf(ENUMS.AssetScope, "What the Asset belongs to"),
+      content_string: contentString.describe("The content (give this or content_file)").optional(),
+      content_file: name("Path of a file whose bytes are the content").optional(),
+      scope_id: z
+        .string({ error: "must be a string" })
+        .min(1, { error: "must not be empty" })
+        .max(255, { error: "must be at most 255 characters" })
+        .describe("Id of the scope: a username, or a product-, unit- or org- id; none for GLOBAL")
+        .optional(),
+      is_secret: z.boolean({ error: "must be true or false" }).describe(
+        "Whether the content is a secret, such as a password or key",
+      ).optional(),
+    },
+    body: {
+      name: "name",
+      scope: "scope",
+      secret: "is_secret",
+      description: "description",
+      scope_id: "scope_id",
+      content_string: "content_string",
+      content_file: { param: "content_file", file: true },
+    },
+    encoding: "multipart",
+    check: assetScopeId,
+    success: [201],
+    kind: "create",
+    title: "Create asset",
+    description:
+      "Creates an Asset (a secret or setting) in a scope: USER, PRODUCT, UNIT, ORGANISATION or GLOBAL (admins).",
+  }),
+  op({
+    name: "alter_asset",
+    method: "PATCH",
+    path: "/asset/{asset_id}",
+    token: true,
+    params: {
+      asset_id: assetId,
+      description: text("New description").optional(),
+      content_string: contentString.describe("New content").optional(),
+      content_file: name("Path of a file whose bytes are the new content").optional(),
+    },
+    body: {
+      description: "description",
+      content_string: "content_string",
+      content_file: { param: "content_file", file: true },
+    },
+    encoding: "multipart",
+    check: notBothContents,
+    success: [200],
+    kind: "update",
+    title: "Alter asset",
+    description: "Replaces an Asset's content or description.",
+  }),
+  op({
+    name: "delete_asset",
+    method: "DELETE",
+    path: "/asset/{asset_id}",
+    token: true,
+    params: { asset_id: assetId },
+    success: [204],
+    kind: "delete",
+    title: "Delete asset",
+    description: "Deletes an Asset. An Asset attached to a Merchant must be detached first.",
+  }),
+  op({
+    name: "enable_asset",
+    method: "PATCH",
+    path: "/asset/{asset_id}/enable",
+    token: true,
+    params: { asset_id: assetId },
+    success: [204],
+    kind: "update",
+    title: "Enable asset",
+    description: "Enables a disabled Asset, so Merchants can use it again.",
+  }),
+  op({
+    name: "disable_asset",
+    method: "PATCH",
+    path: "/asset/{asset_id}/disable",
+    token: true,
+    params: { asset_id: assetId },
+    success: [204],
+    kind: "update",
+    title: "Disable asset",
+    description: "Disables an Asset without deleting it.",
+  }),
+  op({
+    name: "attach_asset",
+    method: "PATCH",
+    path: "/asset/{asset_id}/attach",
+    token: true,
+    params: { asset_id: assetId, m_id: merchantId },
+    query: { m_id: "m_id" },
+    success: [204],
+    kind: "update",
+    title: "Attach asset to merchant",
+    description: "Lets a Merchant read an Asset. Merchants see only Assets attached to them.",
+  }),
+  op({
+    name: "detach_asset",
+    method: "PATCH",
+    path: "/asset/{asset_id}/detach",
+    token: true,
+    params: { asset_id: assetId, m_id: merchantId },
+    query: { m_id: "m_id" },
+    success: [204],
+    kind: "update",
+    title: "Detach asset from merchant",
+    description: "Stops a Merchant from reading an Asset.",
+  }),
+  op({
+    name: "get_event_stream",
+    method: "GET",
+    path: "/event-stream",
+    token: true,
+    success: [200],
+    kind: "read",
+    title: "Get my event stream",
+    description: "Returns the caller's event stream (id and location); 404 when they have none.",
+  }),
+  op({
+    name: "create_event_stream",
+    method: "POST",
+    path: "/event-stream",
+    token: true,
+    params: { event_format: oneOf(ENUMS.EventStreamFormat, "Format of the events") },
+    body: { format: "event_format" },
+    encoding: "json",
+    success: [201],
+    kind: "create",
+    title: "Create my event stream",
+    description: "Creates an event stream for the caller; events arrive at its location.",
+  }),
+  op({
+    name: "delete_event_stream",
+    method: "DELETE",
+    path: "/event-stream/{event_stream_id}",
+    token: true,
+    params: { event_stream_id: positiveId("Event stream id (an integer)") },
+    success: [204],
+    kind: "delete",
+    title: "Delete event stream",
+    description: "Deletes an event stream. Only the user who created it.",
+  }),
+  op({
+    name: "get_charges",
+    method: "GET",
+    path: "/charges",
+    token: true,
+    params: chargeWindow(),
+    query: CHARGES_QUERY,
+    success: [200],
+    kind: "read",
+    title: "Get all charges",
+    description: `Returns the charges of every Organisation. Admins only. ${CHARGES_NOTE}`,
+  }),
+  op({
+    name: "get_actions",
+    method: "GET",
+    path: "/action",
+    token: true,
+    params: {
+      format: oneOf(ENUMS.EventStreamFormat, "Format of each action's content").optional(),
+      from: chargeWindow().from,
+      until: chargeWindow().until,
+      m_id: merchantId.optional(),
+      org_id: orgId.optional(),
+      unit_id: unitId.optional(),
+      product_id: productId.optional(),
+    },
+    query: {
+      format: "format",
+      from: "from",
+      until: "until",
+      m_id: "m_id",
+      org_id: "org_id",
+      unit_id: "unit_id",
+      product_id: "product_id",
+    },
+    success: [200],
+    kind: "read",
+    title: "Get actions",
+    description: "Returns the audit trail of actions, optionally by date, merchant or scope.",
+  }),
+] as const;
+
+/** The name of an operation. */
+export type OperationName = (typeof OPERATIONS)[number]["name"];
+
+/** The row of the operation called `N`. */
+export type OperationOf<N extends OperationName> = Extract<
+  (typeof OPERATIONS)[number],
+  { name: N }
+>;
+
+/** The parameters operation `N` takes, as a caller writes them. */
+export type ParamsOf<N extends OperationName> = z.input<z.ZodObject<OperationOf<N>["params"]>>;
+
+const BY_NAME: ReadonlyMap<string, Operation> = new Map(OPERATIONS.map((row) => [row.name, row]));
+
+/** The row called `name`, or undefined. */
+export function findOperation(name: string): Operation | undefined {
+  return BY_NAME.get(name);
+}
+
+/** The names of a row's path parameters, in order. */
+export function pathParams(row: Operation): string[] {
+  return [...row.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
+}

@@ -1,0 +1,282 @@
+/**
+ * A stub Squonk2 Account Server: a real HTTP(S) server whose routes are the operation table's,
+ * with in-memory state and the real API's rules. It records every request it receives and can be
+ * told to misbehave per route, so tests can see exactly what a client sent and how it copes.
+ *
+ * @example
+ * ```ts
+ * const stub = await startStub();
+ * const api = new AsApi({ url: stub.url });
+ * await api.call("get_account", {}, { token: stub.tokens.alice });
+ * console.log(stub.requests.at(-1)?.path); // "/user/account"
+ * await stub.shutdown();
+ * ```
+ *
+ * @module
+ */
+import { type Operation, OPERATIONS } from "../api/operations.ts";
+
+type Row = (typeof OPERATIONS)[number];
+import { type Context, HANDLERS } from "./_routes.ts";
+import { HttpError, SEED_USERS, StubState, type User } from "./_state.ts";
+
+export { SEED_USERS, StubState } from "./_state.ts";
+
+/** How to start a stub. */
+export interface StubOptions {
+  /** Default `127.0.0.1`. */
+  hostname?: string;
+  /** Default 0: any free port. */
+  port?: number;
+  /** Serve HTTPS with this PEM certificate and key. */
+  cert?: string;
+  key?: string;
+  /** The path the API is served under, as on a real deployment. */
+  basePath?: string;
+  /** The clock, for stable charges. */
+  now?: () => Date;
+}
+
+/** A request as the stub received it. */
+export interface RecordedRequest {
+  method: string;
+  /** The path below the base path, as sent (still percent-encoded). */
+  path: string;
+  query: Record<string, string>;
+  /** The `Authorization` header, or null. */
+  authorization: string | null;
+  contentType: string | null;
+  /** Decoded JSON, or form fields (file parts as `{ filename, content }`), or raw text. */
+  body: unknown;
+  /** The operation row that matched, if any. */
+  operation: string | undefined;
+}
+
+/** How a route misbehaves. */
+export interface Fault {
+  /** Wait this long before answering (or before the other faults). */
+  delayMs?: number;
+  /** Answer with this status and `body` instead of handling the request. */
+  status?: number;
+  body?: string;
+  contentType?: string;
+  /** Start a 200 response and drop the connection in the middle of its body. */
+  drop?: boolean;
+  /** How many requests it applies to (default: all until cleared). */
+  times?: number;
+}
+
+/** A running stub. */
+export interface StubServer {
+  /** The API's base URL, e.g. `http://127.0.0.1:41234/account-server-api`. */
+  url: string;
+  /** The server's origin, e.g. `http://127.0.0.1:41234`. */
+  origin: string;
+  /** Bearer tokens of the seeded users. */
+  tokens: { admin: string; alice: string; bob: string };
+  /** Every request received, oldest first. */
+  requests: RecordedRequest[];
+  /** The in-memory world, for assertions. */
+  state: StubState;
+  /** Makes the route of operation `name` misbehave. */
+  inject(name: string, fault: Fault): void;
+  /** Removes every fault. */
+  clearFaults(): void;
+  /** Stops the server, cutting short any delayed answer. */
+  shutdown(): Promise<void>;
+}
+
+interface Route {
+  row: Row;
+  pattern: RegExp;
+  names: string[];
+}
+
+const ANONYMOUS: User = { id: "", admin: false };
+
+function compileRoutes(): Route[] {
+  return OPERATIONS.map((row) => {
+    const names: string[] = [];
+    const source = row.path.replace(/\{(\w+)\}/g, (_, name: string) => {
+      names.push(name);
+      return "([^/]+)";
+    });
+    return { row, pattern: new RegExp(`^${source}$`), names };
+  });
+}
+
+const ROUTES = compileRoutes();
+
+function routeKey(row: Operation): string {
+  return `${row.method} ${row.path}`;
+}
+
+function json(status: number, body: unknown): Response {
+  return new Response(body === undefined ? null : JSON.stringify(body), {
+    status,
+    headers: body === undefined ? {} : { "content-type": "application/json" },
+  });
+}
+
+async function readBody(request: Request): Promise<unknown> {
+  const type = request.headers.get("content-type") ?? "";
+  if (!request.body) return undefined;
+  if (type.startsWith("multipart/form-data")) {
+    const form = await request.formData();
+    const fields: Record<string, unknown> = {};
+    for (const [key, value] of form) {
+      fields[key] = typeof value === "string"
+        ? value
+        : { filename: value.name, content: await value.text() };
+    }
+    return fields;
+  }
+  const text = await request.text();
+  if (!text) return undefined;
+  if (type.includes("json")) {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return { invalidJson: text };
+    }
+  }
+  return text;
+}
+
+/** Starts a stub Account Server with the seed data. */
+export function startStub(options: StubOptions = {}): Promise<StubServer> {
+  const state = new StubState(options.now);
+  const basePath = options.basePath ?? "/account-server-api";
+  const requests: RecordedRequest[] = [];
+  const faults = new Map<string, Fault>();
+  const stopping = new AbortController();
+
+  async function handle(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    if (!url.pathname.startsWith(`${basePath}/`)) return json(404, { error: "Not found" });
+    const path = url.pathname.slice(basePath.length);
+    const route = ROUTES.find((r) => r.row.method === request.method && r.pattern.test(path));
+    const body = await readBody(request);
+    requests.push({
+      method: request.method,
+      path,
+      query: Object.fromEntries(url.searchParams),
+      authorization: request.headers.get("authorization"),
+      contentType: request.headers.get("content-type"),
+      body,
+      operation: route?.row.name,
+    });
+    if (!route) {
+      const known = ROUTES.some((r) => r.pattern.test(path));
+      return json(known ? 405 : 404, { error: known ? "Method not allowed" : "Not found" });
+    }
+    const fault = faults.get(routeKey(route.row));
+    if (fault) {
+      if (fault.times !== undefined && --fault.times <= 0) faults.delete(routeKey(route.row));
+      const faulty = await applyFault(fault, stopping.signal);
+      if (faulty) return faulty;
+    }
+    return answer(route, path, url, request, body);
+  }
+
+  function answer(route: Route, path: string, url: URL, request: Request, body: unknown) {
+    try {
+      const user = route.row.token
+        ? state.userForToken(bearer(request.headers.get("authorization")))
+        : ANONYMOUS;
+      if (route.row.body && route.row.encoding !== "multipart") {
+        if (typeof body !== "object" || body === null || Array.isArray(body)) {
+          throw new HttpError(400, "The request body must be a JSON object");
+        }
+        if ("invalidJson" in body) throw new HttpError(400, "The request body is not valid JSON");
+      }
+      const match = route.pattern.exec(path)!;
+      const params: Record<string, string> = {};
+      route.names.forEach((name, i) => params[name] = decodeURIComponent(match[i + 1]!));
+      const ctx: Context = {
+        state,
+        user,
+        path: params,
+        query: url.searchParams,
+        body: (body ?? {}) as Record<string, unknown>,
+      };
+      const reply = HANDLERS[route.row.name](ctx);
+      return json(reply.status, reply.body);
+    } catch (error) {
+      if (error instanceof HttpError) return json(error.status, { error: error.message });
+      if (error instanceof URIError) return json(400, { error: "Malformed path parameter" });
+      return json(500, { error: `Stub failure: ${String(error)}` });
+    }
+  }
+
+  const tls = options.cert && options.key ? { cert: options.cert, key: options.key } : {};
+  const server = Deno.serve({
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port ?? 0,
+    ...tls,
+    signal: stopping.signal,
+    onListen: () => {},
+    onError: (error) => json(500, { error: `Stub failure: ${String(error)}` }),
+  }, handle);
+  const scheme = options.cert ? "https" : "http";
+  const origin = `${scheme}://${hostForUrl(server.addr.hostname)}:${server.addr.port}`;
+
+  return Promise.resolve({
+    url: `${origin}${basePath}`,
+    origin,
+    tokens: {
+      admin: SEED_USERS.admin.token,
+      alice: SEED_USERS.alice.token,
+      bob: SEED_USERS.bob.token,
+    },
+    requests,
+    state,
+    inject(name, fault) {
+      const route = ROUTES.find((r) => r.row.name === name);
+      if (!route) throw new Error(`Unknown operation "${name}"`);
+      faults.set(routeKey(route.row), { ...fault });
+    },
+    clearFaults: () => faults.clear(),
+    async shutdown() {
+      stopping.abort();
+      await server.finished;
+    },
+  });
+}
+
+function bearer(header: string | null): string | undefined {
+  const match = /^Bearer\s+(\S+)$/i.exec(header ?? "");
+  return match?.[1];
+}
+
+function hostForUrl(hostname: string): string {
+  return hostname.includes(":") ? `[${hostname}]` : hostname;
+}
+
+async function applyFault(fault: Fault, stopping: AbortSignal): Promise<Response | undefined> {
+  if (fault.delayMs) {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, fault.delayMs);
+      stopping.addEventListener("abort", () => {
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
+  }
+  if (fault.drop) {
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"partial": '));
+        setTimeout(() => controller.error(new Error("stub dropped the connection")), 20);
+      },
+    });
+    return new Response(stream, { status: 200, headers: { "content-type": "application/json" } });
+  }
+  if (fault.status !== undefined) {
+    return new Response(fault.body ?? null, {
+      status: fault.status,
+      headers: fault.contentType ? { "content-type": fault.contentType } : {},
+    });
+  }
+  return undefined;
+}
