@@ -41,6 +41,9 @@ async function sendUnverified(request: Request, signal: AbortSignal): Promise<Re
       method: request.method,
       headers,
       rejectUnauthorized: false,
+      // No roots are needed when nothing is verified; without this, Deno's node:tls loads the
+      // system's CA store, which needs --allow-sys.
+      ca: [],
       signal,
     }, (res) => resolve(toResponse(res, signal)));
     req.on("error", (error) => reject(signal.aborted ? signal.reason : error));

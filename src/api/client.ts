@@ -103,7 +103,7 @@ export class AsApi {
   constructor(options: AsApiOptions = {}) {
     const env = options.env ?? readEnv;
     this.#verifySslCert = options.verifySslCert ??
-      (env("SQUONK2_ASAPI_VERIFY_SSL_CERT") ?? "yes") === "yes";
+      (env("SQUONK2_ASAPI_VERIFY_SSL_CERT") ?? "yes").trim().toLowerCase() === "yes";
     this.#debug = options.debugRequests ?? env("SQUONK2_API_DEBUG_REQUESTS") === "yes";
     const url = options.url ?? env("SQUONK2_ASAPI_URL");
     if (url) {
@@ -147,7 +147,9 @@ export class AsApi {
       return refuse(`timeout_s: must be a number of seconds above 0 and at most 3600`);
     }
     const parsed = this.#schema(row).safeParse(params ?? {});
-    if (!parsed.success) return refuse(`invalid input: ${describeIssues(parsed.error)}`);
+    if (!parsed.success) {
+      return refuse(`invalid input: ${describeIssues(parsed.error, params ?? {})}`);
+    }
     const rule = row.check?.(parsed.data);
     if (rule) return refuse(`invalid input: ${rule}`);
     if (this.#urlError) return refuse(this.#urlError);
@@ -235,13 +237,17 @@ function decode(row: Operation, response: Response, body: string): ApiRv {
 }
 
 /** `billing_day: must be an integer from 1 to 28; org_id: ...` from zod's issues. */
-export function describeIssues(error: z.ZodError): string {
+export function describeIssues(error: z.ZodError, input: unknown): string {
   return error.issues.map((issue) => {
     if (issue.code === "unrecognized_keys") {
       return issue.keys.map((k) => `${k}: is not a parameter of this operation`).join("; ");
     }
     const where = issue.path.map(String).join(".");
-    const message = issue.code === "invalid_type" && issue.input === undefined
+    const given = issue.path.reduce<unknown>(
+      (value, key) => isRecord(value) ? value[key as string] : undefined,
+      input,
+    );
+    const message = issue.code === "invalid_type" && given === undefined
       ? "is required"
       : issue.message;
     return where ? `${where}: ${message}` : message;

@@ -659,7 +659,7 @@ export const OPERATIONS = [
         .optional(),
       is_secret: z.boolean({ error: "must be true or false" }).describe(
         "Whether the content is a secret, such as a password or key",
-      ).optional(),
+      ).default(false),
     },
     body: {
       name: "name",

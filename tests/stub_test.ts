@@ -1,0 +1,153 @@
+/**
+ * The stub Account Server's own rules, seen with raw `fetch` (the client would refuse some of
+ * these requests before sending them): 401, 403, 404, 400, faults, and `deno task stub`.
+ */
+import assert from "node:assert/strict";
+import { OPERATIONS } from "../src/api/mod.ts";
+import { HANDLERS } from "../src/stub/_routes.ts";
+import { startStub, type StubServer } from "../src/stub/mod.ts";
+import { seedIds } from "./_helpers.ts";
+
+async function withStub(fn: (stub: StubServer) => Promise<void>): Promise<void> {
+  const stub = await startStub();
+  try {
+    await fn(stub);
+  } finally {
+    await stub.shutdown();
+  }
+}
+
+async function send(
+  stub: StubServer,
+  method: string,
+  path: string,
+  init: { token?: string; body?: string; type?: string } = {},
+): Promise<{ status: number; body: unknown }> {
+  const headers: Record<string, string> = {};
+  if (init.token) headers.authorization = `Bearer ${init.token}`;
+  if (init.type) headers["content-type"] = init.type;
+  const response = await fetch(`${stub.url}${path}`, { method, headers, body: init.body });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+Deno.test("the stub has a handler for every operation of the table", () => {
+  assert.deepEqual(Object.keys(HANDLERS).sort(), OPERATIONS.map((o) => o.name).sort());
+});
+
+Deno.test("the stub answers 401 with no token or an unknown one, and serves /version without", () =>
+  withStub(async (stub) => {
+    assert.deepEqual(await send(stub, "GET", "/user/account"), {
+      status: 401,
+      body: { error: "Missing or invalid access token" },
+    });
+    assert.equal((await send(stub, "GET", "/unit", { token: "forged" })).status, 401);
+    assert.deepEqual(await send(stub, "GET", "/version"), {
+      status: 200,
+      body: { version: "4.4.0" },
+    });
+  }));
+
+Deno.test("the stub answers 403 to non-admins and non-members", () =>
+  withStub(async (stub) => {
+    const ids = seedIds(stub);
+    const bob = stub.tokens.bob;
+    const denied = [
+      await send(stub, "POST", "/organisation", {
+        token: bob,
+        type: "application/json",
+        body: JSON.stringify({ name: "X", owner: "bob" }),
+      }),
+      await send(stub, "GET", "/charges", { token: bob }),
+      await send(stub, "GET", `/unit/${ids.unit}`, { token: bob }),
+      await send(stub, "GET", `/product/${ids.storageProduct}`, { token: bob }),
+      await send(stub, "DELETE", `/event-stream/${ids.bobStream - 1}`, { token: bob }),
+    ];
+    assert.deepEqual(denied.map((r) => r.status), [403, 403, 403, 403, 403]);
+    for (const reply of denied) {
+      assert.equal(typeof (reply.body as { error: unknown }).error, "string");
+    }
+  }));
+
+Deno.test("the stub answers 404 for unknown ids and unknown routes, 405 for a wrong method", () =>
+  withStub(async (stub) => {
+    const admin = stub.tokens.admin;
+    const unknownOrg = "org-00000000-0000-4000-8000-00000000abcd";
+    assert.equal(
+      (await send(stub, "GET", `/organisation/${unknownOrg}`, { token: admin })).status,
+      404,
+    );
+    assert.equal((await send(stub, "GET", "/merchant/99", { token: admin })).status, 404);
+    assert.equal((await send(stub, "GET", "/no-such-thing", { token: admin })).status, 404);
+    assert.equal((await send(stub, "POST", "/version")).status, 405);
+  }));
+
+Deno.test("the stub answers 400 for a bad body and breaks no rule of the real API", () =>
+  withStub(async (stub) => {
+    const ids = seedIds(stub);
+    const alice = { token: stub.tokens.alice, type: "application/json" };
+    const cases: [string, string, string, RegExp][] = [
+      ["POST", `/organisation/${ids.org}/unit`, "{not json", /not valid JSON/],
+      ["POST", `/organisation/${ids.org}/unit`, '{"name": "U", "billing_day": 31}', /billing_day/],
+      ["POST", `/organisation/${ids.org}/unit`, '["name"]', /JSON object/],
+      [
+        "POST",
+        `/product/unit/${ids.unit}`,
+        '{"name": "S", "type": "DATA_MANAGER_STORAGE_SUBSCRIPTION", "flavour": "GOLD"}',
+        /storage subscription has no flavour/,
+      ],
+      [
+        "POST",
+        `/product/unit/${ids.unit}`,
+        '{"name": "P", "type": "DATA_MANAGER_PROJECT_TIER_SUBSCRIPTION"}',
+        /needs a flavour/,
+      ],
+      ["DELETE", `/unit/${ids.unit}`, "", /still has Products/],
+      ["PUT", "/personal-unit", '{"billing_day": 2}', /already have a personal unit/],
+    ];
+    for (const [method, path, body, error] of cases) {
+      const reply = await send(stub, method, path, { ...alice, body: body || undefined });
+      assert.equal(reply.status, 400, `${method} ${path} ${body}`);
+      assert.match((reply.body as { error: string }).error, error);
+    }
+  }));
+
+Deno.test("a fault with `times` applies that many times, then the route behaves again", () =>
+  withStub(async (stub) => {
+    stub.inject("get_version", { status: 503, body: "busy", times: 2 });
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await fetch(`${stub.url}/version`)).status);
+    assert.deepEqual(statuses, [503, 503, 200]);
+    assert.equal(stub.requests.length, 3, "faulty requests are still recorded");
+    assert.throws(() => stub.inject("no_such_operation", {}), /Unknown operation/);
+  }));
+
+Deno.test("deno task stub prints its URL and the demo tokens, and serves them", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "stub", "--port", "0"],
+    cwd: new URL("..", import.meta.url).pathname,
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  try {
+    const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("Ctrl+C")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    reader.releaseLock();
+    const url = /listening at (http:\/\/127\.0\.0\.1:\d+\/account-server-api)/.exec(text)?.[1];
+    assert.ok(url, text);
+    const token = /alice\s+(\S+)/.exec(text)?.[1];
+    const response = await fetch(`${url}/user/account`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assert.deepEqual((await response.json()).user, { id: "alice" });
+  } finally {
+    child.kill("SIGINT");
+    await child.status;
+    await child.stdout.cancel().catch(() => {});
+  }
+});
