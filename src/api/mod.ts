@@ -31,3 +31,5 @@ export {
   pathParams,
 } from "./operations.ts";
 export { AS_ID_PATTERN, ENUMS } from "./params.ts";
+export { describeNoResponse, isRecord, serverErrorText, statusLine } from "./_failure.ts";
+export { send } from "./_transport.ts";

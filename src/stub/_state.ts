@@ -146,6 +146,8 @@ export class StubState {
       this.users.set(seed.username, { id: seed.username, admin: seed.admin });
       this.tokens.set(seed.token, seed.username);
     }
+    // The user Keycloak's client-credentials grant acts as.
+    this.users.set("svc-account-server", { id: "svc-account-server", admin: true });
     this.merchants.set(1, {
       id: 1,
       created: "2024-01-08T09:00:00Z",
@@ -322,9 +324,12 @@ export class StubState {
     return stream;
   }
 
-  /** The user a bearer token stands for, or a 401. */
-  userForToken(token: string | undefined): User {
-    const name = token === undefined ? undefined : this.tokens.get(token);
+  /**
+   * The user a bearer token stands for, or a 401: a seeded static token, or one that `issued`
+   * (the stub's Keycloak) recognises as its own and unexpired.
+   */
+  userForToken(token: string | undefined, issued: (token: string) => string | undefined): User {
+    const name = token === undefined ? undefined : this.tokens.get(token) ?? issued(token);
     const user = name === undefined ? undefined : this.users.get(name);
     if (!user) throw new HttpError(401, "Missing or invalid access token");
     return user;

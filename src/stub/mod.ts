@@ -19,8 +19,10 @@ import { type Operation, OPERATIONS } from "../api/operations.ts";
 type Row = (typeof OPERATIONS)[number];
 import { type Context, HANDLERS } from "./_routes.ts";
 import { HttpError, SEED_USERS, StubState, type User } from "./_state.ts";
+import { KEYCLOAK_SEED, StubKeycloak, type TokenRequest } from "./_keycloak.ts";
 
 export { SEED_USERS, StubState } from "./_state.ts";
+export { KEYCLOAK_SEED, type TokenRequest } from "./_keycloak.ts";
 
 /** How to start a stub. */
 export interface StubOptions {
@@ -35,6 +37,8 @@ export interface StubOptions {
   basePath?: string;
   /** The clock, for stable charges. */
   now?: () => Date;
+  /** How long the stub Keycloak's access tokens live, in seconds (default 300). */
+  tokenLifetimeS?: number;
 }
 
 /** A request as the stub received it. */
@@ -74,8 +78,18 @@ export interface StubServer {
   origin: string;
   /** Bearer tokens of the seeded users. */
   tokens: { admin: string; alice: string; bob: string };
-  /** Every request received, oldest first. */
+  /** Every request received, oldest first (token requests are in `keycloak.requests`). */
   requests: RecordedRequest[];
+  /** The Keycloak-compatible token endpoint: its base URL, realm, client and requests. */
+  keycloak: {
+    url: string;
+    realm: string;
+    clientId: string;
+    clientSecret: string;
+    requests: TokenRequest[];
+    /** Makes the token endpoint answer 503 until set back to false. */
+    setDown(down: boolean): void;
+  };
   /** The in-memory world, for assertions. */
   state: StubState;
   /** Makes the route of operation `name` misbehave. */
@@ -150,9 +164,13 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
   const requests: RecordedRequest[] = [];
   const faults = new Map<string, Fault>();
   const stopping = new AbortController();
+  const keycloak = new StubKeycloak(options.tokenLifetimeS ?? 300);
 
   async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
+    if (url.pathname === keycloak.path && request.method === "POST") {
+      return await keycloak.handle(request);
+    }
     if (!url.pathname.startsWith(`${basePath}/`)) return json(404, { error: "Not found" });
     const path = url.pathname.slice(basePath.length);
     const route = ROUTES.find((r) => r.row.method === request.method && r.pattern.test(path));
@@ -182,7 +200,10 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
   function answer(route: Route, path: string, url: URL, request: Request, body: unknown) {
     try {
       const user = route.row.token
-        ? state.userForToken(bearer(request.headers.get("authorization")))
+        ? state.userForToken(
+          bearer(request.headers.get("authorization")),
+          (t) => keycloak.userOf(t),
+        )
         : ANONYMOUS;
       if (route.row.body && route.row.encoding !== "multipart") {
         if (typeof body !== "object" || body === null || Array.isArray(body)) {
@@ -230,6 +251,14 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
       bob: SEED_USERS.bob.token,
     },
     requests,
+    keycloak: {
+      url: origin,
+      realm: KEYCLOAK_SEED.realm,
+      clientId: KEYCLOAK_SEED.clientId,
+      clientSecret: KEYCLOAK_SEED.clientSecret,
+      requests: keycloak.requests,
+      setDown: (down) => keycloak.down = down,
+    },
     state,
     inject(name, fault) {
       const route = ROUTES.find((r) => r.row.name === name);

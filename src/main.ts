@@ -1,0 +1,97 @@
+/**
+ * The entry point: configuration → client → token source → MCP server → stdio transport. With no
+ * Account Server URL (or with `--demo`) it serves an embedded stub Account Server with sample
+ * data, so a newcomer can try every tool.
+ *
+ * @module
+ */
+import process from "node:process";
+import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
+import denoJson from "../deno.json" with { type: "json" };
+import { AsApi, readEnv } from "./api/mod.ts";
+import { type Config, ConfigError, helpText, loadConfig } from "./config.ts";
+import { logLine } from "./log.ts";
+import {
+  createServer,
+  KeycloakTokens,
+  NoCredentials,
+  StaticToken,
+  type TokenSource,
+} from "./mcp/mod.ts";
+import { startStub, type StubServer } from "./stub/mod.ts";
+
+/** The version printed by --version and announced to MCP clients. */
+export const VERSION: string = denoJson.version;
+
+function tokensFor(config: Config): TokenSource {
+  const c = config.credentials;
+  if (c.kind === "token") return new StaticToken(c.token);
+  if (c.kind === "keycloak") return new KeycloakTokens(c);
+  return new NoCredentials();
+}
+
+async function main(): Promise<number> {
+  let config: Config;
+  try {
+    config = loadConfig(Deno.args, readEnv);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    logLine(`squonk2-as-mcp: ${error.message}`);
+    return 2;
+  }
+  if (config.help) {
+    console.log(helpText(VERSION));
+    return 0;
+  }
+  if (config.version) {
+    console.log(VERSION);
+    return 0;
+  }
+
+  let stub: StubServer | undefined;
+  let api: AsApi;
+  let tokens: TokenSource;
+  let mode: string;
+  if (config.demo) {
+    stub = await startStub();
+    api = new AsApi({ url: stub.url, debugRequests: config.debugRequests });
+    tokens = new StaticToken(stub.tokens.admin);
+    mode = "demo: embedded stub Account Server with sample data";
+    const why = config.demoReason ? ` (${config.demoReason})` : "";
+    logLine(
+      `squonk2-as-mcp: demo mode${why}: embedded stub Account Server at ${stub.url}, ` +
+        `acting as its admin user; set SQUONK2_ASAPI_URL to use a real Account Server`,
+    );
+  } else {
+    api = new AsApi({
+      url: config.url,
+      verifySslCert: config.verifySslCert,
+      debugRequests: config.debugRequests,
+    });
+    tokens = tokensFor(config);
+    mode = "Account Server";
+    const tls = config.verifySslCert ? "" : " (TLS certificates NOT verified)";
+    logLine(`squonk2-as-mcp: using ${config.url}${tls} with ${tokens.kind} credentials`);
+  }
+
+  const server = createServer({ api, tokens, version: VERSION, mode });
+  const transport = new StdioServerTransport();
+  let closing: Promise<void> | undefined;
+  const shutdown = () =>
+    closing ??= (async () => {
+      await server.close().catch(() => {});
+      await stub?.shutdown();
+    })();
+  const exitAfterShutdown = () => shutdown().then(() => Deno.exit(0));
+  process.stdin.on("end", exitAfterShutdown);
+  Deno.addSignalListener("SIGINT", exitAfterShutdown);
+  Deno.addSignalListener("SIGTERM", exitAfterShutdown);
+  await server.connect(transport);
+  logLine(`squonk2-as-mcp ${VERSION}: serving MCP on stdio`);
+  return -1;
+}
+
+if (import.meta.main) {
+  const code = await main();
+  if (code >= 0) Deno.exit(code);
+}

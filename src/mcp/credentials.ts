@@ -1,0 +1,209 @@
+/**
+ * Where the MCP server's Account Server access tokens come from: a static token, or Keycloak
+ * (OpenID Connect password or client-credentials grant), cached and renewed before it expires.
+ * Concurrent calls share one renewal. Tokens and passwords are registered for redaction.
+ *
+ * @module
+ */
+import { addSecret } from "../log.ts";
+import { describeNoResponse, isRecord, send, serverErrorText, statusLine } from "../api/mod.ts";
+
+/** A source of access tokens. */
+export interface TokenSource {
+  /** A valid token, or a CredentialsError saying why there is none. */
+  getToken(): Promise<string>;
+  /** Forgets a token the Account Server refused, so the next call gets a new one. */
+  invalidate(token: string): void;
+  /** How the tokens are obtained, for logs and `get_api_url` (never a secret). */
+  readonly kind: string;
+}
+
+/** Why no token could be had; the message is safe to show. */
+export class CredentialsError extends Error {}
+
+/** No credentials configured: every call that needs a token fails clearly. */
+export class NoCredentials implements TokenSource {
+  readonly kind = "none";
+  /** Always fails, saying how to configure credentials. */
+  getToken(): Promise<string> {
+    return Promise.reject(
+      new CredentialsError(
+        "no Account Server credentials are configured: the operator must set " +
+          "SQUONK2_ASAPI_TOKEN or the SQUONK2_KEYCLOAK_* variables",
+      ),
+    );
+  }
+  /** Nothing to forget. */
+  invalidate(): void {}
+}
+
+/** One token given by the operator. */
+export class StaticToken implements TokenSource {
+  readonly kind = "static token";
+  #token: string;
+  /** A source that always returns `token`. */
+  constructor(token: string) {
+    this.#token = token;
+    addSecret(token);
+  }
+  /** The token. */
+  getToken(): Promise<string> {
+    return Promise.resolve(this.#token);
+  }
+  /** A static token cannot be renewed. */
+  invalidate(): void {}
+}
+
+/** What Keycloak needs to issue a token. */
+export interface KeycloakOptions {
+  url: string;
+  realm: string;
+  clientId: string;
+  clientSecret?: string;
+  /** With a user and password: password grant; without: client-credentials grant. */
+  username?: string;
+  password?: string;
+  verifyTls?: boolean;
+  timeoutS?: number;
+}
+
+interface Issued {
+  accessToken: string;
+  expiresAt: number;
+  refreshToken?: string;
+  refreshExpiresAt: number;
+}
+
+/** Tokens from Keycloak, cached and renewed before they expire. */
+export class KeycloakTokens implements TokenSource {
+  readonly kind: string;
+  #options: KeycloakOptions;
+  #endpoint: string;
+  #issued: Issued | undefined;
+  #pending: Promise<string> | undefined;
+  #now: () => number;
+
+  /** A source for `options`; `now` (milliseconds) is for tests. */
+  constructor(options: KeycloakOptions, now: () => number = Date.now) {
+    this.#options = options;
+    this.#now = now;
+    const base = options.url.replace(/\/+$/, "");
+    this.#endpoint = `${base}/realms/${encodeURIComponent(options.realm)}` +
+      "/protocol/openid-connect/token";
+    this.kind = options.username ? "Keycloak password grant" : "Keycloak client credentials";
+    addSecret(options.password);
+    addSecret(options.clientSecret);
+  }
+
+  /** A cached token while it has life left, else a renewed one (one renewal at a time). */
+  getToken(): Promise<string> {
+    const issued = this.#issued;
+    if (issued && this.#now() < issued.expiresAt) return Promise.resolve(issued.accessToken);
+    this.#pending ??= this.#renew().finally(() => this.#pending = undefined);
+    return this.#pending;
+  }
+
+  /** Drops the cached token if it is the one refused. */
+  invalidate(token: string): void {
+    if (this.#issued?.accessToken === token) this.#issued = undefined;
+  }
+
+  async #renew(): Promise<string> {
+    const previous = this.#issued;
+    if (previous?.refreshToken && this.#now() < previous.refreshExpiresAt) {
+      try {
+        return this.#keep(
+          await this.#request({
+            grant_type: "refresh_token",
+            refresh_token: previous.refreshToken,
+          }),
+        );
+      } catch {
+        // A refused or failed refresh falls back to a full grant below.
+      }
+    }
+    const o = this.#options;
+    const grant: Record<string, string> = o.username
+      ? { grant_type: "password", username: o.username, password: o.password ?? "" }
+      : { grant_type: "client_credentials" };
+    return this.#keep(await this.#request(grant));
+  }
+
+  #keep(issued: Issued): string {
+    this.#issued = issued;
+    return issued.accessToken;
+  }
+
+  async #request(grant: Record<string, string>): Promise<Issued> {
+    const o = this.#options;
+    const form = new URLSearchParams({ ...grant, client_id: o.clientId, scope: "openid" });
+    if (o.clientSecret) form.set("client_secret", o.clientSecret);
+    const request = new Request(this.#endpoint, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
+      body: form,
+    });
+    const timeoutS = o.timeoutS ?? 10;
+    const signal = AbortSignal.timeout(timeoutS * 1000);
+    const started = this.#now();
+    let response: Response;
+    let body: string;
+    try {
+      response = await send(request, { verifyTls: o.verifyTls ?? true, signal });
+      body = await response.text();
+    } catch (error) {
+      const host = new URL(this.#endpoint).host;
+      const why = describeNoResponse(error, {
+        timeoutS,
+        timedOut: signal.aborted,
+        host,
+        verifyTls: o.verifyTls ?? true,
+      });
+      throw new CredentialsError(`could not get an access token from Keycloak: ${why}`);
+    }
+    if (response.status !== 200) {
+      const text = keycloakError(body) ??
+        serverErrorText(body, response.headers.get("content-type"));
+      throw new CredentialsError(
+        `Keycloak refused to issue an access token: ${statusLine(response.status, "")}` +
+          (text ? `: ${text}` : ""),
+      );
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(body);
+    } catch {
+      throw new CredentialsError("Keycloak's token response is not valid JSON");
+    }
+    if (!isRecord(parsed) || typeof parsed.access_token !== "string") {
+      throw new CredentialsError("Keycloak's token response has no access_token");
+    }
+    const lifetimeS = Number(parsed.expires_in) > 0 ? Number(parsed.expires_in) : 60;
+    const refreshS = Number(parsed.refresh_expires_in) > 0 ? Number(parsed.refresh_expires_in) : 0;
+    addSecret(parsed.access_token);
+    if (typeof parsed.refresh_token === "string") addSecret(parsed.refresh_token);
+    // Renew a little before expiry: a fifth of the lifetime, at most 30 s.
+    const margin = Math.min(30_000, lifetimeS * 200);
+    return {
+      accessToken: parsed.access_token,
+      expiresAt: started + lifetimeS * 1000 - margin,
+      refreshToken: typeof parsed.refresh_token === "string" ? parsed.refresh_token : undefined,
+      refreshExpiresAt: started + refreshS * 1000 - margin,
+    };
+  }
+}
+
+function keycloakError(body: string): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (isRecord(parsed) && typeof parsed.error === "string") {
+      const detail = typeof parsed.error_description === "string"
+        ? ` (${parsed.error_description})`
+        : "";
+      return `${parsed.error}${detail}`;
+    }
+  } catch {
+    // Not JSON: the caller falls back to the plain text.
+  }
+  return undefined;
+}

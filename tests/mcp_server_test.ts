@@ -1,0 +1,345 @@
+/**
+ * The MCP server through the SDK's `Client` over an in-memory linked transport: every tool listed
+ * with its schemas and annotations, every tool called once against the stub, failures as
+ * `isError`, bad inputs refused with nothing sent, and credentials (static and Keycloak).
+ */
+import assert from "node:assert/strict";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { AsApi, OPERATIONS } from "../src/api/mod.ts";
+import {
+  createServer,
+  KeycloakTokens,
+  NoCredentials,
+  StaticToken,
+  type TokenSource,
+} from "../src/mcp/mod.ts";
+import { KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
+import { CASES, type Ids, STUB_NOW } from "./_cases.ts";
+import { seedIds } from "./_helpers.ts";
+
+interface Session {
+  client: Client;
+  stub: StubServer;
+  call(name: string, args?: Record<string, unknown>): Promise<CallToolResult>;
+}
+
+async function withSession(
+  fn: (session: Session) => Promise<void>,
+  tokensFor: (stub: StubServer) => TokenSource = (stub) => new StaticToken(stub.tokens.admin),
+  stubOptions: Parameters<typeof startStub>[0] = {},
+): Promise<void> {
+  const stub = await startStub({ now: () => STUB_NOW, ...stubOptions });
+  const server = createServer({
+    api: new AsApi({ url: stub.url, env: () => undefined }),
+    tokens: tokensFor(stub),
+    version: "test",
+  });
+  const client = new Client({ name: "test-client", version: "1.0.0" });
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  await Promise.all([server.connect(serverSide), client.connect(clientSide)]);
+  try {
+    await fn({
+      client,
+      stub,
+      call: async (name, args = {}) =>
+        await client.callTool({ name, arguments: args }) as CallToolResult,
+    });
+  } finally {
+    await client.close();
+    await server.close();
+    await stub.shutdown();
+  }
+}
+
+/** A listed tool, as far as these tests look at it. */
+interface ListedTool {
+  name: string;
+  title?: string;
+  description?: string;
+  inputSchema: { properties?: Record<string, unknown>; required?: string[] };
+  outputSchema?: { properties?: Record<string, unknown> };
+  annotations?: {
+    title?: string;
+    readOnlyHint?: boolean;
+    destructiveHint?: boolean;
+    idempotentHint?: boolean;
+    openWorldHint?: boolean;
+  };
+}
+
+async function listTools(client: Client): Promise<ListedTool[]> {
+  return (await client.listTools()).tools as ListedTool[];
+}
+
+function textOf(result: CallToolResult): string {
+  const block = result.content[0];
+  assert.ok(block && block.type === "text", "the first content block is text");
+  return block.text;
+}
+
+Deno.test("tools/list has one tool per operation plus get_api_url, each fully described", () =>
+  withSession(async ({ client }) => {
+    const tools = await listTools(client);
+    assert.deepEqual(
+      tools.map((t) => t.name).sort(),
+      [...OPERATIONS.map((o) => o.name), "get_api_url"].sort(),
+    );
+    assert.equal(tools.some((t) => t.name === "set_api_url"), false, "no way to redirect tokens");
+    for (const tool of tools) {
+      const a = tool.annotations;
+      assert.ok(a, `${tool.name} has annotations`);
+      for (const hint of ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"]) {
+        assert.equal(
+          typeof (a as Record<string, unknown>)[hint],
+          "boolean",
+          `${tool.name} ${hint}`,
+        );
+      }
+      assert.ok(a.title && tool.title && tool.description, `${tool.name} has a title and text`);
+      assert.deepEqual(Object.keys(tool.outputSchema?.properties ?? {}).sort(), [
+        "http_status_code",
+        "msg",
+        "success",
+      ]);
+      assert.ok(!("access_token" in (tool.inputSchema.properties ?? {})), "no token argument");
+    }
+  }));
+
+Deno.test("annotations follow each operation's kind", () =>
+  withSession(async ({ client }) => {
+    const tools = await listTools(client);
+    for (const row of OPERATIONS) {
+      const a = tools.find((t) => t.name === row.name)!.annotations!;
+      assert.equal(a.title, row.title);
+      assert.equal(a.readOnlyHint, row.kind === "read", row.name);
+      assert.equal(a.destructiveHint, row.kind === "delete", row.name);
+      assert.equal(a.idempotentHint, row.kind !== "create", row.name);
+      assert.equal(a.openWorldHint, true);
+    }
+  }));
+
+Deno.test("input schemas carry the operation's parameters, their descriptions and timeout_s", () =>
+  withSession(async ({ client }) => {
+    const tools = await listTools(client);
+    for (const row of OPERATIONS) {
+      const schema = tools.find((t) => t.name === row.name)!.inputSchema;
+      const properties = schema.properties as Record<string, { description?: string }>;
+      assert.deepEqual(
+        Object.keys(properties).sort(),
+        [...Object.keys(row.params), "timeout_s"].sort(),
+        row.name,
+      );
+      for (const [name, property] of Object.entries(properties)) {
+        assert.ok(property.description, `${row.name}.${name} is described`);
+      }
+    }
+    const createUnit = tools.find((t) => t.name === "create_unit")!.inputSchema;
+    assert.deepEqual([...(createUnit.required ?? [])].sort(), [
+      "billing_day",
+      "org_id",
+      "unit_name",
+    ]);
+    assert.deepEqual(
+      (createUnit.properties as Record<string, Record<string, unknown>>).billing_day,
+      {
+        type: "integer",
+        minimum: 1,
+        maximum: 28,
+        description: "Day of the month (1-28) on which the Unit's subscriptions are billed",
+      },
+    );
+  }));
+
+for (const [name, c] of Object.entries(CASES)) {
+  Deno.test(`the ${name} tool sends what the operation sends and returns its ApiRv`, async () => {
+    let ids: Ids | undefined;
+    await withSession(async ({ stub, call }) => {
+      const seeded = seedIds(stub);
+      ids = { ...seeded, ...(c.setup?.(stub, seeded) ?? {}) };
+      const result = await call(name, c.params(ids));
+      assert.equal(stub.requests.length, 1, textOf(result));
+      const got = stub.requests[0]!;
+      const want = c.sent(ids);
+      assert.deepEqual(
+        { method: got.method, path: got.path, query: got.query, body: got.body },
+        { method: want.method, path: want.path, query: want.query ?? {}, body: want.body },
+      );
+      const token = c.as ? stub.tokens[c.as] : undefined;
+      assert.equal(got.authorization, token ? `Bearer ${token}` : null);
+      const rv = result.structuredContent as Record<string, unknown>;
+      assert.equal(result.isError, false, textOf(result));
+      assert.deepEqual(JSON.parse(textOf(result)), rv);
+      assert.equal(rv.success, true);
+      assert.equal(rv.http_status_code, c.status);
+      c.check(rv.msg as Record<string, unknown>, stub, ids);
+    }, (stub) => new StaticToken(c.as ? stub.tokens[c.as] : stub.tokens.admin));
+  });
+}
+
+Deno.test("a 404 comes back as isError with the ApiRv and a hint to check the id", () =>
+  withSession(async ({ call }) => {
+    const unit = "unit-00000000-0000-4000-8000-0000000000ff";
+    const result = await call("get_unit", { unit_id: unit });
+    assert.equal(result.isError, true);
+    assert.deepEqual(result.structuredContent, {
+      success: false,
+      msg: {
+        error: `Cannot get_unit: 404 Not Found: Unit "${unit}" does not exist`,
+        hint:
+          "Nothing has that id: list what exists first (get_organisations, get_units, get_available_products, get_available_assets)",
+      },
+      http_status_code: 404,
+    });
+    assert.deepEqual(JSON.parse(textOf(result)), result.structuredContent);
+  }));
+
+Deno.test("a 403 says the caller is not a member or not an admin", () =>
+  withSession(async ({ call }) => {
+    const result = await call("get_charges");
+    assert.equal(result.isError, true);
+    const rv = result.structuredContent as { msg: { hint: string }; http_status_code: number };
+    assert.equal(rv.http_status_code, 403);
+    assert.match(rv.msg.hint, /not a member .* or not an admin/);
+  }, (stub) => new StaticToken(stub.tokens.bob)));
+
+const BAD_TOOL_INPUTS: [string, Record<string, unknown>, RegExp][] = [
+  ["create_personal_unit", { billing_day: 40 }, /billing_day/],
+  ["get_organisation", { org_id: "unit-00000000-0000-4000-8000-000000000001" }, /org_id/],
+  ["get_charges", { from: "yesterday" }, /from/],
+  ["get_version", { timeout_s: 600 }, /timeout_s/],
+  [
+    "create_asset",
+    { name: "n", description: "d", scope: "GLOBAL", content_string: "a", content_file: "/x" },
+    /content_string, content_file: give exactly one of the two/,
+  ],
+];
+
+for (const [tool, args, message] of BAD_TOOL_INPUTS) {
+  Deno.test(`${tool} refuses ${JSON.stringify(args)} as isError, naming it, sending nothing`, () =>
+    withSession(async ({ call, stub }) => {
+      const result = await call(tool, args);
+      assert.equal(result.isError, true);
+      assert.match(textOf(result), message);
+      assert.equal(stub.requests.length, 0);
+    }));
+}
+
+Deno.test("with no credentials, ping works and other tools say how to configure them", () =>
+  withSession(async ({ call, stub }) => {
+    const ping = await call("ping");
+    assert.equal(ping.isError, false);
+    assert.deepEqual((ping.structuredContent as { msg: unknown }).msg, { version: "4.4.0" });
+    for (const tool of ["get_version", "get_event_stream_version"]) {
+      assert.equal((await call(tool)).isError, false, tool);
+    }
+    const account = await call("get_account");
+    assert.equal(account.isError, true);
+    assert.match(
+      textOf(account),
+      /Cannot get_account: no Account Server credentials are configured: .*SQUONK2_ASAPI_TOKEN/,
+    );
+    assert.equal(stub.requests.length, 3, "nothing is sent without credentials");
+  }, () => new NoCredentials()));
+
+Deno.test("get_api_url says where requests go and how, and never shows a token", () =>
+  withSession(async ({ call, stub }) => {
+    const result = await call("get_api_url");
+    assert.deepEqual(result.structuredContent, {
+      success: true,
+      msg: { url: stub.url, verify_ssl_cert: true, credentials: "static token" },
+      http_status_code: 0,
+    });
+    assert.equal(textOf(result).includes(stub.tokens.admin), false);
+    assert.equal(stub.requests.length, 0);
+  }));
+
+function keycloakFor(stub: StubServer, user = "alice"): KeycloakTokens {
+  return new KeycloakTokens({
+    url: stub.keycloak.url,
+    realm: stub.keycloak.realm,
+    clientId: stub.keycloak.clientId,
+    username: user,
+    password: KEYCLOAK_SEED.passwords[user],
+  });
+}
+
+Deno.test("Keycloak: the server signs in with the password grant and renews after expiry", () =>
+  withSession(
+    async ({ call, stub }) => {
+      const first = await call("get_account");
+      assert.deepEqual((first.structuredContent as { msg: { user: unknown } }).msg.user, {
+        id: "alice",
+      });
+      const again = await call("get_account");
+      assert.equal(again.isError, false);
+      assert.equal(stub.keycloak.requests.length, 1, "a live token is reused");
+
+      await new Promise((resolve) => setTimeout(resolve, 1_100));
+      const renewed = await call("get_account");
+      assert.equal(renewed.isError, false, textOf(renewed));
+      assert.deepEqual(stub.keycloak.requests.map((r) => [r.grant_type, r.status]), [
+        ["password", 200],
+        ["refresh_token", 200],
+      ]);
+      const [a, b, c] = stub.requests.map((r) => r.authorization);
+      assert.equal(a, b);
+      assert.notEqual(b, c, "the request after expiry carries a new token");
+    },
+    keycloakFor,
+    { tokenLifetimeS: 1 },
+  ));
+
+Deno.test("Keycloak: concurrent calls share one token request", () =>
+  withSession(async ({ call, stub }) => {
+    const results: CallToolResult[] = await Promise.all(
+      Array.from({ length: 6 }, () => call("get_account")),
+    );
+    assert.ok(results.every((r) => !r.isError));
+    assert.equal(stub.keycloak.requests.length, 1);
+    assert.equal(new Set(stub.requests.map((r) => r.authorization)).size, 1);
+  }, keycloakFor));
+
+Deno.test("Keycloak: the client-credentials grant acts as the service account", () =>
+  withSession(async ({ call, stub }) => {
+    const result = await call("get_account");
+    const msg = (result.structuredContent as { msg: { user: unknown } }).msg;
+    assert.deepEqual(msg.user, { id: KEYCLOAK_SEED.serviceAccount });
+    assert.equal(stub.keycloak.requests[0]!.grant_type, "client_credentials");
+  }, (stub) =>
+    new KeycloakTokens({
+      url: stub.keycloak.url,
+      realm: stub.keycloak.realm,
+      clientId: stub.keycloak.clientId,
+      clientSecret: stub.keycloak.clientSecret,
+    })));
+
+Deno.test("Keycloak: an outage or a wrong password fails clearly, and recovery works", () =>
+  withSession(async ({ call, stub }) => {
+    stub.keycloak.setDown(true);
+    const down = await call("get_account");
+    assert.equal(down.isError, true);
+    assert.match(
+      textOf(down),
+      /Cannot get_account: Keycloak refused to issue an access token: 503 Service Unavailable: temporarily_unavailable/,
+    );
+    assert.equal(stub.requests.length, 0);
+    stub.keycloak.setDown(false);
+    const up = await call("get_account");
+    assert.equal(up.isError, false, textOf(up));
+  }, keycloakFor));
+
+Deno.test("Keycloak: a wrong password is reported without the password", () =>
+  withSession(async ({ call }) => {
+    const result = await call("get_units");
+    assert.match(textOf(result), /invalid_grant \(Invalid user credentials\)/);
+    assert.equal(textOf(result).includes("wrong-Passw0rd"), false);
+  }, (stub) =>
+    new KeycloakTokens({
+      url: stub.keycloak.url,
+      realm: stub.keycloak.realm,
+      clientId: stub.keycloak.clientId,
+      username: "alice",
+      password: "wrong-Passw0rd",
+    })));
