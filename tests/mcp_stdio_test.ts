@@ -1,0 +1,266 @@
+/**
+ * The real thing: `deno task start` spawned as an MCP client would spawn it, speaking MCP over
+ * stdio to a stub Account Server with a stub Keycloak.
+ */
+import assert from "node:assert/strict";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { OPERATIONS } from "../src/api/mod.ts";
+import { KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
+import { seedIds } from "./_helpers.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+function serverEnv(stub: StubServer): Record<string, string> {
+  return {
+    SQUONK2_ASAPI_URL: stub.url,
+    SQUONK2_API_DEBUG_REQUESTS: "yes",
+    SQUONK2_KEYCLOAK_URL: stub.keycloak.url,
+    SQUONK2_KEYCLOAK_REALM: stub.keycloak.realm,
+    SQUONK2_KEYCLOAK_AS_CLIENT_ID: stub.keycloak.clientId,
+    SQUONK2_KEYCLOAK_AS_CLIENT_SECRET: stub.keycloak.clientSecret,
+    SQUONK2_KEYCLOAK_USER: "alice",
+    SQUONK2_KEYCLOAK_USER_PASSWORD: KEYCLOAK_SEED.passwords.alice!,
+  };
+}
+
+function secretsOf(stub: StubServer): string[] {
+  return [KEYCLOAK_SEED.passwords.alice!, stub.keycloak.clientSecret];
+}
+
+Deno.test("deno task start serves MCP on stdio: list, read, write, failure, token renewal", async () => {
+  const stub = await startStub({ tokenLifetimeS: 2 });
+  const transport = new StdioClientTransport({
+    command: Deno.execPath(),
+    args: ["task", "-q", "start"],
+    cwd: ROOT,
+    env: { ...serverEnv(stub), NO_COLOR: "1" },
+    stderr: "pipe",
+  });
+  let stderr = "";
+  transport.stderr?.on("data", (chunk: Uint8Array) => stderr += new TextDecoder().decode(chunk));
+  const protocolErrors: Error[] = [];
+  const client = new Client({ name: "stdio-test", version: "1.0.0" });
+  try {
+    await client.connect(transport);
+    transport.onerror = (error: Error) => protocolErrors.push(error);
+    const call = async (name: string, args: Record<string, unknown> = {}) =>
+      await client.callTool({ name, arguments: args }) as CallToolResult;
+
+    const { tools } = await client.listTools();
+    assert.equal(tools.length, OPERATIONS.length + 1);
+
+    const account = await call("get_account");
+    assert.deepEqual((account.structuredContent as { msg: { user: unknown } }).msg.user, {
+      id: "alice",
+    });
+
+    const created = await call("create_unit", {
+      unit_name: "Made over stdio",
+      org_id: seedIds(stub).org,
+      billing_day: 12,
+    });
+    assert.equal(created.isError, false, JSON.stringify(created.content));
+    const unitId = (created.structuredContent as { msg: { id: string } }).msg.id;
+    assert.equal(stub.state.units.get(unitId)?.name, "Made over stdio");
+
+    const missing = await call("get_product", {
+      product_id: "product-00000000-0000-4000-8000-0000000000ff",
+    });
+    assert.equal(missing.isError, true);
+    assert.equal((missing.structuredContent as { http_status_code: number }).http_status_code, 404);
+
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    const renewed = await call("get_account");
+    assert.equal(renewed.isError, false, JSON.stringify(renewed.content));
+    assert.deepEqual(stub.keycloak.requests.map((r) => r.grant_type), [
+      "password",
+      "refresh_token",
+    ]);
+    const tokens = new Set(stub.requests.map((r) => r.authorization));
+    assert.equal(tokens.size, 2, "the call after expiry used a renewed token");
+
+    assert.deepEqual(protocolErrors, [], "stdout carried nothing but protocol messages");
+  } finally {
+    await client.close();
+    await stub.shutdown();
+  }
+  assert.match(stderr, /serving MCP on stdio/);
+  assert.match(stderr, /\[as-api\] GET .*\/user\/account -> 200/);
+  const issued = stub.requests.map((r) => r.authorization!.replace("Bearer ", ""));
+  for (const secret of [...secretsOf(stub), ...issued]) {
+    assert.equal(stderr.includes(secret), false, "no password, secret or token on stderr");
+  }
+});
+
+Deno.test("stdout holds only JSON-RPC messages, and the server exits when stdin closes", async () => {
+  const stub = await startStub();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "start"],
+    cwd: ROOT,
+    env: { ...serverEnv(stub), NO_COLOR: "1" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const messages = [
+    {
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-06-18",
+        capabilities: {},
+        clientInfo: { name: "raw", version: "1" },
+      },
+    },
+    { jsonrpc: "2.0", method: "notifications/initialized" },
+    { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "get_units", arguments: {} } },
+    {
+      jsonrpc: "2.0",
+      id: 3,
+      method: "tools/call",
+      params: { name: "get_unit", arguments: { unit_id: "nope" } },
+    },
+  ];
+  const writer = child.stdin.getWriter();
+  const stdoutText = child.stdout.pipeThrough(new TextDecoderStream());
+  const reader = stdoutText.getReader();
+  let out = "";
+  try {
+    for (const message of messages) {
+      await writer.write(new TextEncoder().encode(`${JSON.stringify(message)}\n`));
+    }
+    while ((out.match(/\n/g) ?? []).length < 3) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      out += value;
+    }
+    await writer.close();
+    const rest = await reader.read().then(async function drain(r): Promise<string> {
+      return r.done ? "" : r.value + await reader.read().then(drain);
+    });
+    out += rest;
+    const status = await child.status;
+    assert.equal(status.code, 0, "the server exits cleanly when its client goes away");
+  } finally {
+    await stub.shutdown();
+  }
+  const lines = out.split("\n").filter((l) => l.trim());
+  assert.equal(lines.length, 3);
+  const replies = lines.map((line) => JSON.parse(line)).sort((a, b) => a.id - b.id);
+  for (const reply of replies) assert.equal(reply.jsonrpc, "2.0");
+  assert.deepEqual(replies.map((r) => r.id), [1, 2, 3]);
+  assert.equal(replies[1].result.isError, false);
+  assert.equal(replies[2].result.isError, true);
+  const stderr = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
+  for (const secret of secretsOf(stub)) assert.equal(stderr.includes(secret), false);
+});
+
+/** Only what Deno needs to find itself and its cache: nothing of this machine's SQUONK2_*. */
+function baseEnv(): Record<string, string> {
+  const keep = ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME"];
+  return Object.fromEntries(
+    keep.flatMap((name) => {
+      const value = Deno.env.get(name);
+      return value === undefined ? [] : [[name, value]];
+    }),
+  );
+}
+
+const BAD_CONFIGS: [string, Record<string, string>, string[], RegExp][] = [
+  ["a malformed URL", { SQUONK2_ASAPI_URL: "localhost:8080" }, [], /Invalid Account Server URL/],
+  ["an unknown option", {}, ["--colour"], /Unknown option '--colour'/],
+  [
+    "half a Keycloak configuration",
+    { SQUONK2_ASAPI_URL: "http://127.0.0.1:9", SQUONK2_KEYCLOAK_URL: "http://127.0.0.1:9" },
+    [],
+    /Keycloak is half configured: SQUONK2_KEYCLOAK_REALM, SQUONK2_KEYCLOAK_AS_CLIENT_ID/,
+  ],
+  [
+    "a user without a password",
+    {
+      SQUONK2_ASAPI_URL: "http://127.0.0.1:9",
+      SQUONK2_KEYCLOAK_URL: "http://127.0.0.1:9",
+      SQUONK2_KEYCLOAK_REALM: "r",
+      SQUONK2_KEYCLOAK_AS_CLIENT_ID: "c",
+      SQUONK2_KEYCLOAK_USER: "alice",
+    },
+    [],
+    /Set both SQUONK2_KEYCLOAK_USER and SQUONK2_KEYCLOAK_USER_PASSWORD/,
+  ],
+  [
+    "a token and Keycloak at once",
+    {
+      SQUONK2_ASAPI_URL: "http://127.0.0.1:9",
+      SQUONK2_ASAPI_TOKEN: "tok-123456",
+      SQUONK2_KEYCLOAK_REALM: "r",
+    },
+    [],
+    /not both/,
+  ],
+  [
+    "credentials without a URL",
+    { SQUONK2_ASAPI_TOKEN: "tok-123456" },
+    [],
+    /credentials are set but SQUONK2_ASAPI_URL/,
+  ],
+  [
+    "a bad --verify-ssl-cert",
+    { SQUONK2_ASAPI_URL: "http://127.0.0.1:9" },
+    ["--verify-ssl-cert", "maybe"],
+    /--verify-ssl-cert must be "yes" or "no"/,
+  ],
+];
+
+for (const [what, env, args, message] of BAD_CONFIGS) {
+  Deno.test(`start refuses ${what} with one line on stderr and exit code 2`, async () => {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "-q", "start", ...args],
+      cwd: ROOT,
+      env: { ...baseEnv(), NO_COLOR: "1", ...env },
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr).trim();
+    assert.equal(output.code, 2, stderr);
+    assert.equal(new TextDecoder().decode(output.stdout), "");
+    const lines = stderr.split("\n").filter((l) => !l.startsWith("Warning"));
+    assert.equal(lines.length, 1, stderr);
+    assert.match(lines[0]!, /^squonk2-as-mcp: /);
+    assert.match(lines[0]!, message);
+    assert.equal(stderr.includes("tok-123456"), false);
+  });
+}
+
+for (const [task, args] of [["demo", []], ["start", []]] as const) {
+  Deno.test(`deno task ${task} with no URL serves every tool against the embedded stub`, async () => {
+    const transport = new StdioClientTransport({
+      command: Deno.execPath(),
+      args: ["task", "-q", task, ...args],
+      cwd: ROOT,
+      env: { ...baseEnv(), NO_COLOR: "1" },
+      stderr: "pipe",
+    });
+    let stderr = "";
+    transport.stderr?.on("data", (chunk: Uint8Array) => stderr += new TextDecoder().decode(chunk));
+    const client = new Client({ name: "demo-test", version: "1.0.0" });
+    try {
+      await client.connect(transport);
+      const call = async (name: string, args: Record<string, unknown> = {}) =>
+        await client.callTool({ name, arguments: args }) as CallToolResult;
+      const where = (await call("get_api_url")).structuredContent as { msg: { mode: string } };
+      assert.match(where.msg.mode, /^demo: embedded stub/);
+      const orgs = await call("get_organisations", { org_name: "Informatics Matters" });
+      assert.equal((orgs.structuredContent as { msg: { count: number } }).msg.count, 1);
+      const created = await call("create_organisation", { org_name: "Demo Org", org_owner: "bob" });
+      assert.equal(created.isError, false, JSON.stringify(created.content));
+    } finally {
+      await client.close();
+    }
+    assert.match(stderr, /demo mode.*embedded stub Account Server at http:\/\/127\.0\.0\.1:\d+/);
+  });
+}
