@@ -7,6 +7,13 @@ import { type ApiRv, AsApi, OPERATIONS } from "../src/api/mod.ts";
 import { startStub } from "../src/stub/mod.ts";
 import { seedIds } from "./_helpers.ts";
 import { CASES, type Ids, STUB_NOW } from "./_cases.ts";
+import { shapeProblems } from "./_schemas.ts";
+
+const RESPONSES: Record<string, string | undefined> = Object.fromEntries(
+  JSON.parse(
+    await Deno.readTextFile(new URL("./fixtures/operations.json", import.meta.url)),
+  ).operations.map((o: { name: string; response?: string }) => [o.name, o.response]),
+);
 
 Deno.test("every operation of the table has a case here", () => {
   assert.deepEqual(Object.keys(CASES).sort(), OPERATIONS.map((o) => o.name).sort());
@@ -35,6 +42,9 @@ for (const [name, c] of Object.entries(CASES)) {
       assert.equal(rv.http_status_code, c.status, JSON.stringify(rv.msg));
       assert.equal(rv.success, true);
       c.check(rv.msg, stub, ids);
+      const response = RESPONSES[name];
+      if (response) assert.deepEqual(shapeProblems(rv.msg, response), [], `${response} shape`);
+      else assert.deepEqual(rv.msg, {}, "an operation without a response type answers no body");
     } finally {
       await stub.shutdown();
     }

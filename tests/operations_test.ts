@@ -16,18 +16,21 @@ interface Reference {
 }
 
 const FIXTURE = new URL("./fixtures/operations.json", import.meta.url);
-const SHARED = new URL("../../shared/as-api/operations.json", import.meta.url);
+const SHARED = new URL("../../shared/as-api/", import.meta.url);
 const reference: Reference[] = JSON.parse(await Deno.readTextFile(FIXTURE)).operations;
 
-Deno.test("the committed operations.json is the shared reference's copy", async (t) => {
-  let shared: string;
-  try {
-    shared = await Deno.readTextFile(SHARED);
-  } catch {
-    return void t.step({ name: "../shared is not beside this checkout", ignore: true, fn() {} });
-  }
-  assert.deepEqual(JSON.parse(await Deno.readTextFile(FIXTURE)), JSON.parse(shared));
-});
+for (const file of ["operations.json", "schemas.json"]) {
+  Deno.test(`the committed ${file} is the shared reference's copy`, async (t) => {
+    let shared: string;
+    try {
+      shared = await Deno.readTextFile(new URL(file, SHARED));
+    } catch {
+      return void t.step({ name: "../shared is not beside this checkout", ignore: true, fn() {} });
+    }
+    const committed = await Deno.readTextFile(new URL(`./fixtures/${file}`, import.meta.url));
+    assert.deepEqual(JSON.parse(committed), JSON.parse(shared));
+  });
+}
 
 Deno.test("the table has exactly the operations of operations.json, in order", () => {
   assert.equal(OPERATIONS.length, 54);
