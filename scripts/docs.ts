@@ -5,14 +5,25 @@
  *
  * @module
  */
-import { OPERATIONS } from "../src/api/mod.ts";
+import { OPERATIONS, TOOLSETS } from "../src/api/mod.ts";
 import { ENVIRONMENT } from "../src/config.ts";
+import { ALL_TOOLS } from "../src/mcp/mod.ts";
 
 /** The markers around each generated section. */
 export const SECTIONS = {
   tools: toolsTable,
+  toolsets: toolsetsTable,
   env: environmentTable,
 } as const;
+
+/** The Markdown table of the toolsets and the tools each holds. */
+export function toolsetsTable(): string {
+  const rows = TOOLSETS.map((set) => {
+    const names = [...ALL_TOOLS].filter(([, t]) => t.toolset === set).map(([n]) => `\`${n}\``);
+    return `| \`${set}\` | ${names.length} | ${names.join(", ")} |`;
+  });
+  return ["| Toolset | Tools | Names |", "| --- | --- | --- |", ...rows].join("\n");
+}
 
 /** The Markdown table of every tool. */
 export function toolsTable(): string {

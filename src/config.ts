@@ -7,6 +7,9 @@
 import { parseArgs } from "node:util";
 import { checkApiUrl } from "./api/mod.ts";
 import type { KeycloakOptions } from "./mcp/credentials.ts";
+import { checkFileRoot } from "./mcp/files.ts";
+import { isLoopback } from "./mcp/http.ts";
+import { SelectionError, selectTools, type ToolSelection } from "./mcp/selection.ts";
 
 /** Every environment variable the server reads, with what it means (for --help and the docs). */
 export const ENVIRONMENT: Readonly<Record<string, string>> = {
@@ -20,6 +23,20 @@ export const ENVIRONMENT: Readonly<Record<string, string>> = {
   SQUONK2_KEYCLOAK_AS_CLIENT_SECRET: "Keycloak client secret (needed without a user)",
   SQUONK2_KEYCLOAK_USER: "Keycloak username (password grant)",
   SQUONK2_KEYCLOAK_USER_PASSWORD: "Keycloak password of that user",
+  SQUONK2_MCP_TRANSPORT: '"stdio" (default) or "http"',
+  SQUONK2_MCP_HOST: "HTTP: address to listen on (default 127.0.0.1)",
+  SQUONK2_MCP_PORT: "HTTP: port to listen on (default 3000)",
+  SQUONK2_MCP_ALLOWED_ORIGINS: "HTTP: comma-separated Origin values allowed to call (default none)",
+  SQUONK2_MCP_ALLOWED_HOSTS:
+    "HTTP: comma-separated Host values accepted (default the loopback names)",
+  SQUONK2_MCP_ALLOW_SERVER_CREDENTIALS:
+    '"yes" serves HTTP requests without a bearer token with the server\'s own credentials',
+  SQUONK2_MCP_TOOLSETS: 'Comma-separated toolsets to offer, or "all" (default all)',
+  SQUONK2_MCP_TOOLS: "Comma-separated single tools to offer as well",
+  SQUONK2_MCP_EXCLUDE_TOOLS: "Comma-separated tools not to offer",
+  SQUONK2_MCP_READ_ONLY: '"yes" offers only tools that read (wins over everything else)',
+  SQUONK2_MCP_FILE_ROOT:
+    "The only folder content_file uploads may read from (default: none, refused)",
 };
 
 /** The command-line options, with what they mean. */
@@ -27,6 +44,16 @@ export const OPTIONS: Readonly<Record<string, string>> = {
   "--url URL": "Account Server API URL (overrides SQUONK2_ASAPI_URL)",
   "--verify-ssl-cert yes|no": "Verify TLS certificates (overrides SQUONK2_ASAPI_VERIFY_SSL_CERT)",
   "--demo": "Serve an embedded stub Account Server with sample data and a demo token",
+  "--transport stdio|http": "How MCP is served (overrides SQUONK2_MCP_TRANSPORT)",
+  "--host H, --port N": "HTTP: where to listen (SQUONK2_MCP_HOST, SQUONK2_MCP_PORT)",
+  "--allowed-origins A,B": "HTTP: Origin values allowed (SQUONK2_MCP_ALLOWED_ORIGINS)",
+  "--allowed-hosts A,B": "HTTP: Host values accepted (SQUONK2_MCP_ALLOWED_HOSTS)",
+  "--allow-server-credentials": "HTTP: requests without a token use the server's credentials",
+  "--toolsets A,B": "Toolsets to offer, or all (SQUONK2_MCP_TOOLSETS)",
+  "--tools A,B": "Single tools to offer as well (SQUONK2_MCP_TOOLS)",
+  "--exclude-tools A,B": "Tools not to offer (SQUONK2_MCP_EXCLUDE_TOOLS)",
+  "--read-only": "Offer only tools that read (SQUONK2_MCP_READ_ONLY=yes)",
+  "--file-root DIR": "The only folder content_file may read from (SQUONK2_MCP_FILE_ROOT)",
   "--version": "Print the version and exit",
   "--help": "Print this help and exit",
 };
@@ -47,6 +74,17 @@ export interface Config {
   verifySslCert: boolean;
   debugRequests: boolean;
   credentials: CredentialsConfig;
+  transport: "stdio" | "http";
+  host: string;
+  port: number;
+  allowedOrigins: string[];
+  allowedHosts?: string[];
+  allowServerCredentials: boolean;
+  /** The names of the tools to offer, checked. */
+  tools: string[];
+  readOnly: boolean;
+  /** The real path of the upload folder. */
+  fileRoot?: string;
   help: boolean;
   version: boolean;
 }
@@ -83,6 +121,17 @@ export function loadConfig(
         url: { type: "string" },
         "verify-ssl-cert": { type: "string" },
         demo: { type: "boolean" },
+        transport: { type: "string" },
+        host: { type: "string" },
+        port: { type: "string" },
+        "allowed-origins": { type: "string" },
+        "allowed-hosts": { type: "string" },
+        "allow-server-credentials": { type: "boolean" },
+        toolsets: { type: "string" },
+        tools: { type: "string" },
+        "exclude-tools": { type: "string" },
+        "read-only": { type: "boolean" },
+        "file-root": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -116,6 +165,57 @@ export function loadConfig(
       "Account Server credentials are set but SQUONK2_ASAPI_URL (or --url) is not",
     );
   }
+  const flag = (name: string) => values[name] as string | undefined;
+  const list = (name: string, variable: string) => {
+    const raw = flag(name) ?? get(variable);
+    return raw === undefined ? undefined : raw.split(",").map((v) => v.trim()).filter(Boolean);
+  };
+  const switchOn = (name: string, variable: string) =>
+    values[name] === true || yesNoOff(variable, get(variable));
+
+  const transport = flag("transport") ?? get("SQUONK2_MCP_TRANSPORT") ?? "stdio";
+  if (transport !== "stdio" && transport !== "http") {
+    throw new ConfigError(`The transport must be "stdio" or "http", not "${transport}"`);
+  }
+  const host = flag("host") ?? get("SQUONK2_MCP_HOST") ?? "127.0.0.1";
+  const rawPort = flag("port") ?? get("SQUONK2_MCP_PORT") ?? "3000";
+  const port = Number(rawPort);
+  if (!/^\d+$/.test(rawPort) || port > 65535) {
+    throw new ConfigError(`The port must be an integer from 0 to 65535, not "${rawPort}"`);
+  }
+  const allowedHosts = list("allowed-hosts", "SQUONK2_MCP_ALLOWED_HOSTS");
+  if (transport === "http" && !isLoopback(host) && !allowedHosts?.length) {
+    throw new ConfigError(
+      `Listening on "${host}" needs --allowed-hosts (or SQUONK2_MCP_ALLOWED_HOSTS): the ` +
+        "Host names clients use, so DNS rebinding cannot reach the server",
+    );
+  }
+
+  const selection: ToolSelection = {
+    toolsets: list("toolsets", "SQUONK2_MCP_TOOLSETS"),
+    tools: list("tools", "SQUONK2_MCP_TOOLS"),
+    excludeTools: list("exclude-tools", "SQUONK2_MCP_EXCLUDE_TOOLS"),
+    readOnly: switchOn("read-only", "SQUONK2_MCP_READ_ONLY"),
+  };
+  let tools: string[];
+  try {
+    tools = selectTools(selection);
+  } catch (error) {
+    if (error instanceof SelectionError) throw new ConfigError(error.message);
+    throw error;
+  }
+  if (!tools.length) throw new ConfigError("The tool selection leaves no tool to offer");
+
+  const rawRoot = flag("file-root") ?? get("SQUONK2_MCP_FILE_ROOT");
+  let fileRoot: string | undefined;
+  if (rawRoot !== undefined) {
+    try {
+      fileRoot = checkFileRoot(rawRoot);
+    } catch (error) {
+      throw new ConfigError((error as Error).message);
+    }
+  }
+
   return {
     demo,
     demoReason: !values.demo && demo ? "no SQUONK2_ASAPI_URL or --url is set" : undefined,
@@ -123,9 +223,26 @@ export function loadConfig(
     verifySslCert,
     debugRequests,
     credentials,
+    transport,
+    host,
+    port,
+    allowedOrigins: list("allowed-origins", "SQUONK2_MCP_ALLOWED_ORIGINS") ?? [],
+    allowedHosts,
+    allowServerCredentials: switchOn(
+      "allow-server-credentials",
+      "SQUONK2_MCP_ALLOW_SERVER_CREDENTIALS",
+    ),
+    tools,
+    readOnly: Boolean(selection.readOnly),
+    fileRoot,
     help: Boolean(values.help),
     version: Boolean(values.version),
   };
+}
+
+/** A yes/no variable that is off when unset. */
+function yesNoOff(name: string, value: string | undefined): boolean {
+  return value === undefined ? false : yesNo(name, value);
 }
 
 function loadCredentials(
@@ -179,11 +296,11 @@ function loadCredentials(
 /** The text of --help. */
 export function helpText(version: string): string {
   const rows = (table: Readonly<Record<string, string>>) =>
-    Object.entries(table).map(([k, v]) => `  ${k.padEnd(36)} ${v}`).join("\n");
+    Object.entries(table).map(([k, v]) => `  ${k.padEnd(38)} ${v}`).join("\n");
   return `squonk2-as-mcp ${version}: an MCP server for the Squonk2 Account Server
 
-Usage: deno task start [options]     (MCP over stdio)
-       deno task demo                (with an embedded stub Account Server)
+Usage: deno task start [options]     (MCP over stdio, or HTTP with --transport http)
+       deno task demo [options]      (with an embedded stub Account Server)
 
 Options:
 ${rows(OPTIONS)}

@@ -14,9 +14,14 @@ export function addSecret(value: string | undefined): void {
   if (value && value.length >= 4) secrets.add(value);
 }
 
-/** Returns `text` with every registered secret, and every bearer credential, masked. */
+/**
+ * Returns `text` with every registered secret, every bearer credential and anything shaped like
+ * a JWT masked: callers' tokens on the HTTP transport are never registered one by one.
+ */
 export function redact(text: string): string {
-  let out = text.replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]+/gi, `$1${MASK}`);
+  let out = text
+    .replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]+/gi, `$1${MASK}`)
+    .replace(/eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, MASK);
   for (const secret of secrets) out = out.replaceAll(secret, MASK);
   return out;
 }

@@ -12,9 +12,11 @@ import { AsApi, readEnv } from "./api/mod.ts";
 import { type Config, ConfigError, helpText, loadConfig } from "./config.ts";
 import { logLine } from "./log.ts";
 import {
+  Activity,
   createServer,
   KeycloakTokens,
   NoCredentials,
+  serveHttp,
   StaticToken,
   type TokenSource,
 } from "./mcp/mod.ts";
@@ -74,21 +76,61 @@ async function main(): Promise<number> {
     logLine(`squonk2-as-mcp: using ${config.url}${tls} with ${tokens.kind} credentials`);
   }
 
-  const server = createServer({ api, tokens, version: VERSION, mode });
-  const transport = new StdioServerTransport();
-  let closing: Promise<void> | undefined;
-  const shutdown = () =>
-    closing ??= (async () => {
+  if (!config.fileRoot) {
+    // Nothing is read from disk without an upload folder: give up the permission altogether.
+    await Deno.permissions.revoke({ name: "read" });
+  }
+  const activity = new Activity();
+  const makeServer = () =>
+    createServer({
+      api,
+      tokens,
+      version: VERSION,
+      mode,
+      tools: config.tools,
+      fileRoot: config.fileRoot,
+      activity,
+    });
+  const offered = `${config.tools.length} tools${config.readOnly ? ", read-only" : ""}`;
+
+  let stop: () => Promise<void>;
+  if (config.transport === "http") {
+    const endpoint = serveHttp({
+      hostname: config.host,
+      port: config.port,
+      allowedOrigins: config.allowedOrigins,
+      allowedHosts: config.allowedHosts,
+      allowServerCredentials: config.allowServerCredentials,
+      makeServer,
+      activity,
+    });
+    stop = () => endpoint.shutdown();
+    logLine(`squonk2-as-mcp ${VERSION}: serving MCP at ${endpoint.url} (${offered})`);
+  } else {
+    const server = makeServer();
+    stop = async () => {
+      await activity.idle(10_000);
       await server.close().catch(() => {});
-      await stub?.shutdown();
-    })();
-  const exitAfterShutdown = () => shutdown().then(() => Deno.exit(0));
-  process.stdin.on("end", exitAfterShutdown);
-  Deno.addSignalListener("SIGINT", exitAfterShutdown);
-  Deno.addSignalListener("SIGTERM", exitAfterShutdown);
-  await server.connect(transport);
-  logLine(`squonk2-as-mcp ${VERSION}: serving MCP on stdio`);
+    };
+    process.stdin.on("end", () => exitAfter(stop, stub));
+    await server.connect(new StdioServerTransport());
+    logLine(`squonk2-as-mcp ${VERSION}: serving MCP on stdio (${offered})`);
+  }
+  Deno.addSignalListener("SIGINT", () => exitAfter(stop, stub));
+  Deno.addSignalListener("SIGTERM", () => exitAfter(stop, stub));
   return -1;
+}
+
+let stopping: Promise<void> | undefined;
+
+/** Stops serving (letting calls in flight finish), stops the stub, exits 0; once. */
+function exitAfter(stop: () => Promise<void>, stub: StubServer | undefined): void {
+  stopping ??= (async () => {
+    logLine("squonk2-as-mcp: shutting down");
+    await stop();
+    await stub?.shutdown();
+    Deno.exit(0);
+  })();
 }
 
 if (import.meta.main) {

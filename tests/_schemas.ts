@@ -13,6 +13,12 @@ const TYPES: Record<string, TypeDef> = JSON.parse(
   await Deno.readTextFile(new URL("./fixtures/schemas.json", import.meta.url)),
 ).types;
 
+const PRIMITIVES: Record<string, (value: unknown) => boolean> = {
+  string: (value) => typeof value === "string",
+  number: (value) => typeof value === "number",
+  boolean: (value) => typeof value === "boolean",
+};
+
 /** The problems found, each with the path where it is; empty when `value` fits `type`. */
 export function shapeProblems(value: unknown, type: string, path = "msg"): string[] {
   const union = type.split("|").map((t) => t.trim());
@@ -24,8 +30,9 @@ export function shapeProblems(value: unknown, type: string, path = "msg"): strin
     if (!Array.isArray(value)) return [`${path}: expected an array of ${type.slice(0, -2)}`];
     return value.flatMap((item, i) => shapeProblems(item, type.slice(0, -2), `${path}[${i}]`));
   }
-  if (type === "string" || type === "number" || type === "boolean") {
-    return typeof value === type ? [] : [`${path}: expected ${type}, got ${JSON.stringify(value)}`];
+  const primitive = PRIMITIVES[type];
+  if (primitive) {
+    return primitive(value) ? [] : [`${path}: expected ${type}, got ${JSON.stringify(value)}`];
   }
   if (type === "unknown" || type === "Blob") return [];
   const def = TYPES[type];

@@ -15,3 +15,11 @@ Deno.test(".env.example names every environment variable the server reads", asyn
     assert.match(example, new RegExp(`^#? ?${name}=`, "m"), name);
   }
 });
+
+Deno.test("deno task start and demo may read exactly the variables the server reads", async () => {
+  const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
+  for (const task of ["start", "demo"]) {
+    const allowed = /--allow-env=(\S+)/.exec(config.tasks[task])?.[1]?.split(",");
+    assert.deepEqual(allowed?.sort(), Object.keys(ENVIRONMENT).sort(), task);
+  }
+});

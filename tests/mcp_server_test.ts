@@ -211,8 +211,8 @@ const BAD_TOOL_INPUTS: [string, Record<string, unknown>, RegExp][] = [
   ["get_version", { timeout_s: 600 }, /timeout_s/],
   [
     "create_asset",
-    { name: "n", description: "d", scope: "GLOBAL", content_string: "a", content_file: "/x" },
-    /content_string, content_file: give exactly one of the two/,
+    { name: "n", description: "d", scope: "GLOBAL" },
+    /content_string, content_file: give exactly one of the two \(0 given\)/,
   ],
 ];
 

@@ -33,6 +33,8 @@ export interface CallOptions {
   token?: string;
   /** Give up after this many seconds (default 4). */
   timeoutS?: number;
+  /** Abandons the call (e.g. when an MCP request is cancelled). */
+  signal?: AbortSignal;
 }
 
 /** How a client is set up. Values left out come from the environment. */
@@ -159,6 +161,7 @@ export class AsApi {
       );
     }
     if (row.token && !options.token) return refuse("no access token was given");
+    if (options.signal?.aborted) return refuse("the call was cancelled before it was sent");
     if (row.token && !TOKEN_PATTERN.test(options.token!)) {
       return refuse("the access token has characters a token cannot have");
     }
@@ -169,7 +172,7 @@ export class AsApi {
     } catch (error) {
       return refuse(error instanceof Error ? error.message : String(error));
     }
-    return await this.#exchange(row, request, timeoutS);
+    return await this.#exchange(row, request, timeoutS, options.signal);
   }
 
   #schema(row: Operation): z.ZodType<Params> {
@@ -181,8 +184,14 @@ export class AsApi {
     return schema;
   }
 
-  async #exchange(row: Operation, request: Request, timeoutS: number): Promise<ApiRv> {
-    const signal = AbortSignal.timeout(timeoutS * 1000);
+  async #exchange(
+    row: Operation,
+    request: Request,
+    timeoutS: number,
+    cancel: AbortSignal | undefined,
+  ): Promise<ApiRv> {
+    const timeout = AbortSignal.timeout(timeoutS * 1000);
+    const signal = cancel ? AbortSignal.any([timeout, cancel]) : timeout;
     const started = performance.now();
     const host = new URL(request.url).host;
     const log = (outcome: string) => {
@@ -196,12 +205,14 @@ export class AsApi {
       response = await send(request, { verifyTls: this.#verifySslCert, signal });
       body = await response.text();
     } catch (error) {
-      const why = describeNoResponse(error, {
-        timeoutS,
-        timedOut: signal.aborted,
-        host,
-        verifyTls: this.#verifySslCert,
-      });
+      const why = cancel?.aborted && !timeout.aborted
+        ? "the call was cancelled before the Account Server answered"
+        : describeNoResponse(error, {
+          timeoutS,
+          timedOut: timeout.aborted,
+          host,
+          verifyTls: this.#verifySslCert,
+        });
       log(`no response: ${why}`);
       return failure(0, `Cannot ${row.name}: ${why}`);
     }

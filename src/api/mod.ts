@@ -29,6 +29,8 @@ export {
   OPERATIONS,
   type ParamsOf,
   pathParams,
+  type Toolset,
+  TOOLSETS,
 } from "./operations.ts";
 export { AS_ID_PATTERN, ENUMS } from "./params.ts";
 export { describeNoResponse, isRecord, serverErrorText, statusLine } from "./_failure.ts";

@@ -22,6 +22,22 @@ import {
 /** What an operation does to the Account Server's state. */
 export type Kind = "read" | "create" | "update" | "delete";
 
+/** The named groups of tools an operator can choose from. */
+export const TOOLSETS = [
+  "organisations",
+  "units",
+  "products",
+  "assets",
+  "users",
+  "merchants",
+  "charges",
+  "event_streams",
+  "server",
+] as const;
+
+/** One of the named groups of tools. */
+export type Toolset = (typeof TOOLSETS)[number];
+
 /** The HTTP methods the Account Server uses. */
 export type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 
@@ -41,6 +57,8 @@ export type BodySource = string | { param: string; when: "positive" } | {
 export interface Operation<N extends string = string, S extends z.ZodRawShape = z.ZodRawShape> {
   /** The name of the Python client's method, and of the MCP tool. */
   readonly name: N;
+  /** The group of tools it belongs to. */
+  readonly toolset: Toolset;
   readonly method: Method;
   /** The path below the base URL, with `{param}` for path parameters. */
   readonly path: string;
@@ -129,6 +147,7 @@ const CHARGES_NOTE = "Coins are per billing period; without from/until/pbp the c
 export const OPERATIONS = [
   op({
     name: "ping",
+    toolset: "server",
     method: "GET",
     path: "/version",
     token: false,
@@ -139,6 +158,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_version",
+    toolset: "server",
     method: "GET",
     path: "/version",
     token: false,
@@ -149,6 +169,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_event_stream_version",
+    toolset: "event_streams",
     method: "GET",
     path: "/event-stream/version",
     token: false,
@@ -160,6 +181,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_account",
+    toolset: "users",
     method: "GET",
     path: "/user/account",
     token: true,
@@ -170,6 +192,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_merchants",
+    toolset: "merchants",
     method: "GET",
     path: "/merchant",
     token: true,
@@ -181,6 +204,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_merchant",
+    toolset: "merchants",
     method: "GET",
     path: "/merchant/{merchant_id}",
     token: true,
@@ -192,6 +216,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_organisations",
+    toolset: "organisations",
     method: "GET",
     path: "/organisation",
     token: true,
@@ -204,6 +229,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_organisation",
+    toolset: "organisations",
     method: "GET",
     path: "/organisation/{org_id}",
     token: true,
@@ -215,6 +241,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_default_organisation",
+    toolset: "organisations",
     method: "GET",
     path: "/default/organisation",
     token: true,
@@ -225,6 +252,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "create_organisation",
+    toolset: "organisations",
     method: "POST",
     path: "/organisation",
     token: true,
@@ -241,6 +269,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "alter_organisation",
+    toolset: "organisations",
     method: "PATCH",
     path: "/organisation/{org_id}",
     token: true,
@@ -258,6 +287,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "delete_organisation",
+    toolset: "organisations",
     method: "DELETE",
     path: "/organisation/{org_id}",
     token: true,
@@ -269,6 +299,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_organisation_units",
+    toolset: "organisations",
     method: "GET",
     path: "/organisation/{org_id}/unit",
     token: true,
@@ -280,6 +311,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_organisation_users",
+    toolset: "users",
     method: "GET",
     path: "/organisation/{org_id}/user",
     token: true,
@@ -291,6 +323,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "add_user_to_organisation",
+    toolset: "users",
     method: "PUT",
     path: "/organisation/{org_id}/user/{username}",
     token: true,
@@ -302,6 +335,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "remove_user_from_organisation",
+    toolset: "users",
     method: "DELETE",
     path: "/organisation/{org_id}/user/{username}",
     token: true,
@@ -313,6 +347,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_organisation_charges",
+    toolset: "charges",
     method: "GET",
     path: "/charges/organisation/{org_id}",
     token: true,
@@ -325,6 +360,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_available_units",
+    toolset: "units",
     method: "GET",
     path: "/unit",
     token: true,
@@ -335,6 +371,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_units",
+    toolset: "units",
     method: "GET",
     path: "/unit",
     token: true,
@@ -347,6 +384,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_unit",
+    toolset: "units",
     method: "GET",
     path: "/unit/{unit_id}",
     token: true,
@@ -358,6 +396,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "create_unit",
+    toolset: "units",
     method: "POST",
     path: "/organisation/{org_id}/unit",
     token: true,
@@ -375,6 +414,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "alter_unit",
+    toolset: "units",
     method: "PATCH",
     path: "/unit/{unit_id}",
     token: true,
@@ -392,6 +432,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "delete_unit",
+    toolset: "units",
     method: "DELETE",
     path: "/unit/{unit_id}",
     token: true,
@@ -403,6 +444,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_unit_users",
+    toolset: "users",
     method: "GET",
     path: "/unit/{unit_id}/user",
     token: true,
@@ -414,6 +456,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "add_user_to_unit",
+    toolset: "users",
     method: "PUT",
     path: "/unit/{unit_id}/user/{username}",
     token: true,
@@ -425,6 +468,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "remove_user_from_unit",
+    toolset: "users",
     method: "DELETE",
     path: "/unit/{unit_id}/user/{username}",
     token: true,
@@ -436,6 +480,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_unit_charges",
+    toolset: "charges",
     method: "GET",
     path: "/charges/unit/{unit_id}",
     token: true,
@@ -448,6 +493,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_personal_unit",
+    toolset: "units",
     method: "GET",
     path: "/personal-unit",
     token: true,
@@ -458,6 +504,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "create_personal_unit",
+    toolset: "units",
     method: "PUT",
     path: "/personal-unit",
     token: true,
@@ -471,6 +518,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "delete_personal_unit",
+    toolset: "units",
     method: "DELETE",
     path: "/personal-unit",
     token: true,
@@ -481,6 +529,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_available_products",
+    toolset: "products",
     method: "GET",
     path: "/product",
     token: true,
@@ -491,6 +540,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_product",
+    toolset: "products",
     method: "GET",
     path: "/product/{product_id}",
     token: true,
@@ -502,6 +552,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_products_for_unit",
+    toolset: "products",
     method: "GET",
     path: "/product/unit/{unit_id}",
     token: true,
@@ -513,6 +564,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_products_for_organisation",
+    toolset: "products",
     method: "GET",
     path: "/product/organisation/{org_id}",
     token: true,
@@ -524,6 +576,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_product_types",
+    toolset: "products",
     method: "GET",
     path: "/product-type",
     token: true,
@@ -534,6 +587,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_product_default_storage_cost",
+    toolset: "products",
     method: "GET",
     path: "/product-default-storage-cost",
     token: true,
@@ -544,6 +598,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "create_product",
+    toolset: "products",
     method: "POST",
     path: "/product/unit/{unit_id}",
     token: true,
@@ -571,6 +626,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "alter_product",
+    toolset: "products",
     method: "PATCH",
     path: "/product/{product_id}",
     token: true,
@@ -589,6 +645,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "delete_product",
+    toolset: "products",
     method: "DELETE",
     path: "/product/{product_id}",
     token: true,
@@ -600,6 +657,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_product_charges",
+    toolset: "charges",
     method: "GET",
     path: "/charges/product/{product_id}",
     token: true,
@@ -612,6 +670,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_available_assets",
+    toolset: "assets",
     method: "GET",
     path: "/asset",
     token: true,
@@ -631,6 +690,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_asset",
+    toolset: "assets",
     method: "GET",
     path: "/asset/{asset_id}",
     token: true,
@@ -642,6 +702,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "create_asset",
+    toolset: "assets",
     method: "POST",
     path: "/asset",
     token: true,
@@ -680,6 +741,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "alter_asset",
+    toolset: "assets",
     method: "PATCH",
     path: "/asset/{asset_id}",
     token: true,
@@ -703,6 +765,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "delete_asset",
+    toolset: "assets",
     method: "DELETE",
     path: "/asset/{asset_id}",
     token: true,
@@ -714,6 +777,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "enable_asset",
+    toolset: "assets",
     method: "PATCH",
     path: "/asset/{asset_id}/enable",
     token: true,
@@ -725,6 +789,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "disable_asset",
+    toolset: "assets",
     method: "PATCH",
     path: "/asset/{asset_id}/disable",
     token: true,
@@ -736,6 +801,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "attach_asset",
+    toolset: "assets",
     method: "PATCH",
     path: "/asset/{asset_id}/attach",
     token: true,
@@ -748,6 +814,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "detach_asset",
+    toolset: "assets",
     method: "PATCH",
     path: "/asset/{asset_id}/detach",
     token: true,
@@ -760,6 +827,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_event_stream",
+    toolset: "event_streams",
     method: "GET",
     path: "/event-stream",
     token: true,
@@ -770,6 +838,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "create_event_stream",
+    toolset: "event_streams",
     method: "POST",
     path: "/event-stream",
     token: true,
@@ -783,6 +852,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "delete_event_stream",
+    toolset: "event_streams",
     method: "DELETE",
     path: "/event-stream/{event_stream_id}",
     token: true,
@@ -794,6 +864,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_charges",
+    toolset: "charges",
     method: "GET",
     path: "/charges",
     token: true,
@@ -806,6 +877,7 @@ export const OPERATIONS = [
   }),
   op({
     name: "get_actions",
+    toolset: "charges",
     method: "GET",
     path: "/action",
     token: true,

@@ -1,10 +1,11 @@
 /**
- * The MCP face of the project: the server built from the operation table, and the sources of
- * its access tokens. Depends on `api/`, never the other way round.
+ * The MCP face of the project: the server built from the operation table, its transports, the
+ * sources of its access tokens and the tool selection. Depends on `api/`, never the other way.
  *
  * @module
  */
 export {
+  Activity,
   annotationsFor,
   API_RV_SHAPE,
   createServer,
@@ -21,3 +22,7 @@ export {
   StaticToken,
   type TokenSource,
 } from "./credentials.ts";
+export { type HttpEndpoint, type HttpOptions, isLoopback, serveHttp } from "./http.ts";
+export { ALL_TOOLS, SelectionError, selectTools, type ToolSelection } from "./selection.ts";
+export { checkFileRoot, resolveUpload } from "./files.ts";
+export { cleanText, cleanValue } from "./sanitize.ts";

@@ -8,16 +8,66 @@
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import type { CallToolResult, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { type ApiRv, type AsApi, type Operation, OPERATIONS } from "../api/mod.ts";
+import { type ApiRv, type AsApi, type Operation, OPERATIONS, pathParams } from "../api/mod.ts";
+import { redact } from "../log.ts";
 import { CredentialsError, type TokenSource } from "./credentials.ts";
+import { resolveUpload } from "./files.ts";
+import { cleanValue } from "./sanitize.ts";
+import { selectTools } from "./selection.ts";
 
 /** What the server is built from. */
 export interface ServerOptions {
   api: AsApi;
+  /** The operator's credentials, used when a request brings no token of its own. */
   tokens: TokenSource;
   version: string;
   /** Said by `get_api_url`, e.g. "embedded stub (demo)". */
   mode?: string;
+  /** The tools to offer (default: all); see `selectTools`. */
+  tools?: readonly string[];
+  /** The real path of the only folder `content_file` may read from; none: uploads refused. */
+  fileRoot?: string;
+  /** Counts tool calls in flight, so a shutdown can wait for them. */
+  activity?: Activity;
+}
+
+/** Counts calls in flight and tells when none are left. */
+export class Activity {
+  #active = 0;
+  #idle: (() => void)[] = [];
+
+  /** How many calls are in flight. */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** Runs `work`, counting it as in flight until it settles. */
+  async track<T>(work: () => Promise<T>): Promise<T> {
+    this.#active++;
+    try {
+      return await work();
+    } finally {
+      if (--this.#active === 0) this.#idle.splice(0).forEach((resolve) => resolve());
+    }
+  }
+
+  /** Resolves when no call is in flight, or after `ms`, whichever is first. */
+  idle(ms: number): Promise<void> {
+    if (this.#active === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.#idle.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}
+
+/** What the SDK passes a tool callback besides its arguments, as far as this server uses it. */
+interface CallExtra {
+  signal: AbortSignal;
+  authInfo?: { token: string };
 }
 
 /** The longest `timeout_s` a tool call may ask for. */
@@ -51,8 +101,10 @@ export const INSTRUCTIONS =
 - You act as the user whose credentials this server holds (see get_account). Members may act on their Organisations and Units; admins on everything.
 - Every tool returns { success, msg, http_status_code }: msg is the AS's answer, or { error, hint } on failure. http_status_code 0 means no answer came.`;
 
+const NO_ANSWER_HINT =
+  "No answer from the Account Server: it may be down or slow; try again, or with a larger timeout_s";
+
 const HINTS: Readonly<Record<number, string>> = {
-  0: "No answer from the Account Server: it may be down or slow; try again, or with a larger timeout_s",
   400: "The Account Server refused the request as invalid: read the error and fix the arguments",
   401:
     "The server's access token is missing, invalid or expired: the operator must fix its credentials",
@@ -72,16 +124,52 @@ export function annotationsFor(row: Operation): ToolAnnotations {
   };
 }
 
-/** An ApiRv as a tool result: structured, repeated as JSON text, an error when it failed. */
+/**
+ * An ApiRv as a tool result: structured, repeated as JSON text, an error when it failed. What
+ * came from the Account Server is cleaned of hidden characters; errors pass through redaction.
+ */
 export function toolResult(rv: ApiRv): CallToolResult {
-  const withHint = rv.success || HINTS[rv.http_status_code] === undefined || "hint" in rv.msg
-    ? rv
-    : { ...rv, msg: { ...rv.msg, hint: HINTS[rv.http_status_code] } };
+  const msg: Record<string, unknown> = cleanValue(rv.msg);
+  if (!rv.success) {
+    if (typeof msg.error === "string") msg.error = redact(msg.error);
+    const noAnswer = rv.http_status_code === 0 &&
+      /no response|timed out|refused|closed before|could not be resolved/.test(String(msg.error));
+    const hint = noAnswer ? NO_ANSWER_HINT : HINTS[rv.http_status_code];
+    if (hint && !("hint" in msg)) msg.hint = hint;
+  }
+  const out = { success: rv.success, msg, http_status_code: rv.http_status_code };
   return {
-    content: [{ type: "text", text: JSON.stringify(withHint) }],
-    structuredContent: { ...withHint },
-    isError: !withHint.success,
+    content: [{ type: "text", text: JSON.stringify(out) }],
+    structuredContent: out,
+    isError: !out.success,
   };
+}
+
+function refused(name: string, why: string): CallToolResult {
+  return toolResult({
+    success: false,
+    msg: { error: `Cannot ${name}: ${why}` },
+    http_status_code: 0,
+  });
+}
+
+const CONFIRM_SCHEMA = {
+  type: "object" as const,
+  properties: {
+    confirm: {
+      type: "boolean" as const,
+      title: "Go ahead",
+      description: "Tick to confirm; this cannot be undone",
+    },
+  },
+  required: ["confirm"],
+};
+
+/** "Delete unit unit-…" / "Remove user from unit unit-…, user \"bob\"": what a delete acts on. */
+function describeTarget(row: Operation, params: Record<string, unknown>): string {
+  const names = pathParams(row);
+  const what = names.map((n) => `${n.replace(/_id$/, "")} "${params[n]}"`).join(", ");
+  return what ? `${row.title}: ${what}` : row.title;
 }
 
 /**
@@ -95,44 +183,77 @@ export function toolResult(rv: ApiRv): CallToolResult {
  */
 export function createServer(options: ServerOptions): McpServer {
   const { api, tokens } = options;
+  const offered = new Set(options.tools ?? selectTools());
+  const activity = options.activity ?? new Activity();
   const server = new McpServer(
     { name: "squonk2-as-mcp", title: "Squonk2 Account Server", version: options.version },
     { instructions: INSTRUCTIONS, capabilities: { tools: {} } },
   );
 
-  async function call(row: Operation, args: Record<string, unknown>): Promise<CallToolResult> {
+  /** Asks the user to confirm a delete, where the client can ask; true to go ahead. */
+  async function confirmed(row: Operation, params: Record<string, unknown>, signal: AbortSignal) {
+    if (!server.server.getClientCapabilities()?.elicitation) return true;
+    try {
+      const answer = await server.server.elicitInput({
+        message: `${describeTarget(row, params)}. This cannot be undone. Go ahead?`,
+        requestedSchema: CONFIRM_SCHEMA,
+      }, { signal });
+      return answer.action === "accept" && answer.content?.confirm === true;
+    } catch {
+      return false;
+    }
+  }
+
+  async function call(
+    row: Operation,
+    args: Record<string, unknown>,
+    extra: CallExtra,
+  ): Promise<CallToolResult> {
     const { timeout_s: timeoutS, ...params } = args;
-    let token: string | undefined;
-    if (row.token) {
+    if (typeof params.content_file === "string") {
+      const upload = await resolveUpload(options.fileRoot, params.content_file);
+      if ("error" in upload) return refused(row.name, `content_file: ${upload.error}`);
+      params.content_file = upload.path;
+    }
+    let token = extra.authInfo?.token;
+    const own = token === undefined;
+    if (row.token && own) {
       try {
         token = await tokens.getToken();
       } catch (error) {
         const why = error instanceof CredentialsError ? error.message : "could not get a token";
-        return toolResult({
-          success: false,
-          msg: { error: `Cannot ${row.name}: ${why}` },
-          http_status_code: 0,
-        });
+        return refused(row.name, why);
       }
     }
+    if (row.kind === "delete" && !(await confirmed(row, params, extra.signal))) {
+      return refused(row.name, "the user did not confirm; nothing was sent");
+    }
     const rv = await api.callByName(row.name, params, {
-      token,
+      token: row.token ? token : undefined,
       timeoutS: typeof timeoutS === "number" ? timeoutS : undefined,
+      signal: extra.signal,
     });
-    if (rv.http_status_code === 401 && token) tokens.invalidate(token);
+    if (rv.http_status_code === 401 && own && token) tokens.invalidate(token);
     return toolResult(rv);
   }
 
   for (const row of OPERATIONS) {
-    server.registerTool(row.name, {
-      title: row.title,
-      description: row.description,
-      inputSchema: { ...row.params, timeout_s: TIMEOUT_S },
-      outputSchema: API_RV_SHAPE,
-      annotations: annotationsFor(row),
-    }, (args: Record<string, unknown>) => call(row, args));
+    if (!offered.has(row.name)) continue;
+    server.registerTool(
+      row.name,
+      {
+        title: row.title,
+        description: row.description,
+        inputSchema: { ...row.params, timeout_s: TIMEOUT_S },
+        outputSchema: API_RV_SHAPE,
+        annotations: annotationsFor(row),
+      },
+      (args: Record<string, unknown>, extra: CallExtra) =>
+        activity.track(() => call(row, args, extra)),
+    );
   }
 
+  if (!offered.has("get_api_url")) return server;
   server.registerTool("get_api_url", {
     title: "Get Account Server URL",
     description:

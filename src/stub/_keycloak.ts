@@ -121,6 +121,8 @@ export class StubKeycloak {
 
   #sign(username: string, typ: string, lifetimeS: number): string {
     const now = Math.floor(this.#now() / 1000);
+    // Round expiry up, so a token lives at least its stated lifetime.
+    const exp = Math.ceil(this.#now() / 1000 + lifetimeS);
     const header = base64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
     const payload = base64url(JSON.stringify({
       iss: `stub/realms/${KEYCLOAK_SEED.realm}`,
@@ -129,7 +131,7 @@ export class StubKeycloak {
       azp: KEYCLOAK_SEED.clientId,
       typ,
       iat: now,
-      exp: now + lifetimeS,
+      exp,
       jti: crypto.randomUUID(),
     }));
     const signature = createHmac("sha256", this.#key).update(`${header}.${payload}`).digest();

@@ -1,0 +1,30 @@
+/**
+ * Text that came from the Account Server (names, descriptions, asset content, error texts) is
+ * data for the model, not instructions: control characters and invisible formatting characters,
+ * which can hide text from the person watching, are removed before it reaches the model.
+ *
+ * @module
+ */
+
+// C0 and C1 controls (but tab, newline and carriage return), soft hyphen, zero-width and
+// bidirectional controls, word joiners, the byte-order mark and Unicode tag characters.
+const HIDDEN =
+  // deno-lint-ignore no-control-regex -- matching control characters is the point here
+  /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u2028-\u202E\u2060-\u206F\uFEFF\u{E0000}-\u{E007F}]/gu;
+
+/** `text` without control and invisible characters. */
+export function cleanText(text: string): string {
+  return text.replace(HIDDEN, "");
+}
+
+/** A copy of a JSON value with every string (keys too) cleaned. */
+export function cleanValue<T>(value: T): T {
+  if (typeof value === "string") return cleanText(value) as T;
+  if (Array.isArray(value)) return value.map(cleanValue) as T;
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [cleanText(k), cleanValue(v)]),
+    ) as T;
+  }
+  return value;
+}
