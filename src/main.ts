@@ -109,7 +109,7 @@ async function main(): Promise<number> {
   } else {
     const server = makeServer();
     stop = async () => {
-      await activity.idle(10_000);
+      await activity.drain(10_000);
       await server.close().catch(() => {});
     };
     process.stdin.on("end", () => exitAfter(stop, stub));

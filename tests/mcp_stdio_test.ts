@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { OPERATIONS } from "../src/api/mod.ts";
 import { KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
@@ -264,3 +265,115 @@ for (const [task, args] of [["demo", []], ["start", []]] as const) {
     assert.match(stderr, /demo mode.*embedded stub Account Server at http:\/\/127\.0\.0\.1:\d+/);
   });
 }
+
+Deno.test("deno task start --read-only over stdio lists only reads and refuses a write", async () => {
+  const stub = await startStub();
+  const transport = new StdioClientTransport({
+    command: Deno.execPath(),
+    args: ["task", "-q", "start", "--read-only", "--toolsets", "units,server"],
+    cwd: ROOT,
+    env: { ...baseEnv(), SQUONK2_ASAPI_URL: stub.url, SQUONK2_ASAPI_TOKEN: stub.tokens.alice },
+    stderr: "pipe",
+  });
+  const client = new Client({ name: "read-only-test", version: "1.0.0" });
+  try {
+    await client.connect(transport);
+    const { tools } = await client.listTools();
+    assert.deepEqual(tools.map((t: { name: string }) => t.name).sort(), [
+      "get_api_url",
+      "get_available_units",
+      "get_personal_unit",
+      "get_unit",
+      "get_units",
+      "get_version",
+      "ping",
+    ]);
+    const write = await client.callTool({
+      name: "create_personal_unit",
+      arguments: { billing_day: 3 },
+    }) as CallToolResult;
+    assert.equal(write.isError, true);
+    const read = await client.callTool({ name: "get_personal_unit", arguments: {} });
+    assert.equal(read.isError, false);
+    assert.deepEqual(stub.requests.map((r) => r.path), ["/personal-unit"]);
+    assert.equal(stub.requests[0]!.method, "GET");
+  } finally {
+    await client.close();
+    await stub.shutdown();
+  }
+});
+
+Deno.test("--transport http: callers use their own tokens; SIGTERM waits for a call in flight", async () => {
+  const stub = await startStub();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "start", "--transport", "http", "--port", "0"],
+    cwd: ROOT,
+    env: {
+      ...baseEnv(),
+      NO_COLOR: "1",
+      SQUONK2_ASAPI_URL: stub.url,
+      SQUONK2_API_DEBUG_REQUESTS: "yes",
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderrReader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let stderr = "";
+  let url: string | undefined;
+  while (!url) {
+    const { value, done } = await stderrReader.read();
+    if (done) break;
+    stderr += value;
+    url = /serving MCP at (http:\/\/\S+\/mcp)/.exec(stderr)?.[1];
+  }
+  const clients: Client[] = [];
+  try {
+    assert.ok(url, stderr);
+    const connect = async (token: string) => {
+      const client = new Client({ name: "http-process-test", version: "1.0.0" });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(url!), {
+          requestInit: { headers: { authorization: `Bearer ${token}` } },
+        }),
+      );
+      clients.push(client);
+      return client;
+    };
+    const [alice, bob] = await Promise.all([connect(stub.tokens.alice), connect(stub.tokens.bob)]);
+    const who = async (client: Client) =>
+      ((await client.callTool({ name: "get_account", arguments: {} })).structuredContent as {
+        msg: { user: unknown };
+      }).msg.user;
+    assert.deepEqual(await who(alice), { id: "alice" });
+    assert.deepEqual(await who(bob), { id: "bob" });
+
+    stub.inject("get_units", { delayMs: 500 });
+    const before = stub.requests.length;
+    const inFlight = alice.callTool({ name: "get_units", arguments: {} });
+    while (stub.requests.length === before) await new Promise((r) => setTimeout(r, 10));
+    child.kill("SIGTERM");
+    const result = await inFlight as CallToolResult;
+    assert.equal(result.isError, false, JSON.stringify(result.content));
+    const status = await child.status;
+    assert.equal(status.code, 0);
+  } finally {
+    for (const client of clients) await client.close().catch(() => {});
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // Already gone.
+    }
+    await stub.shutdown();
+  }
+  for (;;) {
+    const { value, done } = await stderrReader.read();
+    if (done) break;
+    stderr += value;
+  }
+  assert.match(stderr, /shutting down/);
+  assert.match(stderr, /\[as-api\] GET .*\/unit -> 200/);
+  for (const token of Object.values(stub.tokens)) {
+    assert.equal(stderr.includes(token), false, "no caller's token in the log");
+  }
+});

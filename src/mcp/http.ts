@@ -188,7 +188,7 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
     },
     async shutdown() {
       closing = true;
-      await options.activity.idle(options.graceMs ?? 10_000);
+      await options.activity.drain(options.graceMs ?? 10_000);
       for (const session of [...sessions.values()]) {
         await session.server.close().catch(() => {});
       }

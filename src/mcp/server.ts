@@ -31,10 +31,33 @@ export interface ServerOptions {
   activity?: Activity;
 }
 
-/** Counts calls in flight and tells when none are left. */
+/** Counts calls in flight, tells when none are left, and can cancel them all. */
 export class Activity {
   #active = 0;
   #idle: (() => void)[] = [];
+  #cancel = new AbortController();
+
+  /** Aborted by `cancelAll()`: every call in flight listens to it. */
+  get signal(): AbortSignal {
+    return this.#cancel.signal;
+  }
+
+  /** Cancels every call in flight (and any started later). */
+  cancelAll(): void {
+    this.#cancel.abort();
+  }
+
+  /**
+   * Waits up to `graceMs` for calls in flight, then cancels the rest and waits for them to
+   * answer, so each caller hears how their call ended before the connection closes.
+   */
+  async drain(graceMs: number): Promise<void> {
+    await this.idle(graceMs);
+    this.cancelAll();
+    await this.idle(2_000);
+    // The SDK sends a tool's answer a few turns after the tool returns it.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 
   /** How many calls are in flight. */
   get active(): number {
@@ -231,7 +254,7 @@ export function createServer(options: ServerOptions): McpServer {
     const rv = await api.callByName(row.name, params, {
       token: row.token ? token : undefined,
       timeoutS: typeof timeoutS === "number" ? timeoutS : undefined,
-      signal: extra.signal,
+      signal: AbortSignal.any([extra.signal, activity.signal]),
     });
     if (rv.http_status_code === 401 && own && token) tokens.invalidate(token);
     return toolResult(rv);

@@ -1,0 +1,232 @@
+/**
+ * The safety rails, through the SDK's Client in memory: the upload folder, confirmation of
+ * deletes by elicitation, hidden characters stripped from Account Server text, redaction, and
+ * the tool selection rules.
+ */
+import assert from "node:assert/strict";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { AsApi } from "../src/api/mod.ts";
+import { redact } from "../src/log.ts";
+import {
+  checkFileRoot,
+  cleanText,
+  createServer,
+  selectTools,
+  StaticToken,
+} from "../src/mcp/mod.ts";
+import { startStub, type StubServer } from "../src/stub/mod.ts";
+import { seedIds } from "./_helpers.ts";
+
+type Answer = { action: "accept" | "decline" | "cancel"; content?: Record<string, unknown> };
+
+interface Rig {
+  stub: StubServer;
+  call(name: string, args?: Record<string, unknown>): Promise<CallToolResult>;
+  /** The confirmation messages the user was shown. */
+  asked: string[];
+}
+
+async function withRig(
+  fn: (rig: Rig) => Promise<void>,
+  options: { fileRoot?: string; answer?: Answer } = {},
+): Promise<void> {
+  const stub = await startStub();
+  const server = createServer({
+    api: new AsApi({ url: stub.url, env: () => undefined }),
+    tokens: new StaticToken(stub.tokens.alice),
+    version: "test",
+    fileRoot: options.fileRoot,
+  });
+  const asked: string[] = [];
+  const client = new Client(
+    { name: "rails-test", version: "1.0.0" },
+    { capabilities: options.answer ? { elicitation: {} } : {} },
+  );
+  if (options.answer) {
+    const answer = options.answer;
+    client.setRequestHandler(ElicitRequestSchema, (request: { params: { message: string } }) => {
+      asked.push(request.params.message);
+      return answer;
+    });
+  }
+  const [a, b] = InMemoryTransport.createLinkedPair();
+  await Promise.all([server.connect(b), client.connect(a)]);
+  try {
+    await fn({
+      stub,
+      asked,
+      call: async (name, args = {}) =>
+        await client.callTool({ name, arguments: args }) as CallToolResult,
+    });
+  } finally {
+    await client.close();
+    await server.close();
+    await stub.shutdown();
+  }
+}
+
+function errorOf(result: CallToolResult): string {
+  return String((result.structuredContent as { msg: { error?: string } }).msg.error);
+}
+
+async function withFolders(
+  fn: (root: string, outside: string) => Promise<void>,
+): Promise<void> {
+  const base = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    const root = `${base}/uploads`;
+    const outside = `${base}/private`;
+    await Deno.mkdir(`${root}/sub`, { recursive: true });
+    await Deno.mkdir(outside);
+    await Deno.writeTextFile(`${root}/sub/settings.txt`, "inside");
+    await Deno.writeTextFile(`${outside}/secret.txt`, "must not leave this machine");
+    await Deno.symlink(`${outside}/secret.txt`, `${root}/link-out.txt`);
+    await Deno.symlink(outside, `${root}/dir-out`);
+    await fn(root, outside);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+}
+
+Deno.test("content_file reads a file inside the upload folder, by relative or absolute path", () =>
+  withFolders((root) =>
+    withRig(async ({ call, stub }) => {
+      const asset = seedIds(stub).aliceAsset;
+      for (const path of ["sub/settings.txt", `${root}/sub/settings.txt`]) {
+        const result = await call("alter_asset", { asset_id: asset, content_file: path });
+        assert.equal(result.isError, false, errorOf(result));
+        assert.deepEqual((stub.requests.at(-1)!.body as Record<string, unknown>).content_file, {
+          filename: "settings.txt",
+          content: "inside",
+        });
+      }
+      assert.equal(stub.state.assets.get(asset)?.content, "inside");
+    }, { fileRoot: checkFileRoot(root) })
+  ));
+
+Deno.test("content_file paths that lead out of the upload folder are refused, sending nothing", () =>
+  withFolders((root, outside) =>
+    withRig(async ({ call, stub }) => {
+      const asset = seedIds(stub).aliceAsset;
+      const cases: [string, RegExp][] = [
+        ["../private/secret.txt", /outside the upload folder/],
+        [`${outside}/secret.txt`, /outside the upload folder/],
+        ["sub/../../private/secret.txt", /outside the upload folder/],
+        ["link-out.txt", /outside the upload folder/],
+        ["dir-out/secret.txt", /outside the upload folder/],
+        ["missing.txt", /does not exist in the upload folder/],
+        ["sub", /is not a file/],
+      ];
+      for (const [path, message] of cases) {
+        const result = await call("alter_asset", { asset_id: asset, content_file: path });
+        assert.equal(result.isError, true, path);
+        assert.match(errorOf(result), /^Cannot alter_asset: content_file: /);
+        assert.match(errorOf(result), message, path);
+      }
+      assert.equal(stub.requests.length, 0);
+    }, { fileRoot: checkFileRoot(root) })
+  ));
+
+Deno.test("with no upload folder, content_file is refused and content_string still works", () =>
+  withRig(async ({ call, stub }) => {
+    const asset = seedIds(stub).aliceAsset;
+    const refused = await call("alter_asset", { asset_id: asset, content_file: "/etc/hostname" });
+    assert.match(errorOf(refused), /file uploads are disabled: .*SQUONK2_MCP_FILE_ROOT/);
+    assert.equal(stub.requests.length, 0);
+    const ok = await call("alter_asset", { asset_id: asset, content_string: "fine" });
+    assert.equal(ok.isError, false);
+  }));
+
+Deno.test("an upload folder that is missing or a file is refused at start", () => {
+  assert.throws(() => checkFileRoot("/nonexistent/uploads"), /cannot be used/);
+  assert.throws(() => checkFileRoot(Deno.execPath()), /is not a directory/);
+});
+
+Deno.test("a delete asks the user first, naming the target, and goes ahead when accepted", () =>
+  withRig(async ({ call, stub, asked }) => {
+    const unit = stub.state.addUnit(seedIds(stub).org, "Old", 1, "alice", "alice").id;
+    const result = await call("delete_unit", { unit_id: unit });
+    assert.equal(result.isError, false, errorOf(result));
+    assert.equal(asked.length, 1);
+    assert.match(asked[0]!, new RegExp(`Delete unit: unit "${unit}"\\. This cannot be undone`));
+    assert.equal(stub.state.units.has(unit), false);
+  }, { answer: { action: "accept", content: { confirm: true } } }));
+
+for (
+  const answer of [
+    { action: "decline" },
+    { action: "cancel" },
+    { action: "accept", content: { confirm: false } },
+  ] as Answer[]
+) {
+  Deno.test(`a delete answered ${JSON.stringify(answer)} sends nothing`, () =>
+    withRig(async ({ call, stub, asked }) => {
+      const ids = seedIds(stub);
+      const result = await call("remove_user_from_organisation", {
+        org_id: ids.org,
+        username: "alice",
+      });
+      assert.equal(result.isError, true);
+      assert.match(errorOf(result), /the user did not confirm; nothing was sent/);
+      assert.match(asked[0]!, /Remove user from organisation: org ".*", username "alice"/);
+      assert.equal(stub.requests.length, 0);
+      assert.ok(stub.state.orgs.get(ids.org)!.members.has("alice"));
+    }, { answer }));
+}
+
+Deno.test("a client without elicitation is not asked, and writes that are not deletes never are", () =>
+  withRig(async ({ call, stub }) => {
+    const result = await call("delete_event_stream", { event_stream_id: 2 });
+    assert.equal(result.isError, false, errorOf(result));
+    assert.equal(stub.requests.length, 1);
+  }));
+
+Deno.test("only deletes ask: a create with elicitation support goes straight through", () =>
+  withRig(async ({ call, asked }) => {
+    const result = await call("create_personal_unit", { billing_day: 2 });
+    assert.equal(result.isError, true, "alice has a personal unit already");
+    assert.equal(asked.length, 0);
+  }, { answer: { action: "decline" } }));
+
+Deno.test("hidden and control characters from the Account Server never reach the model", () =>
+  withRig(async ({ call, stub }) => {
+    const asset = stub.state.assets.get(seedIds(stub).aliceAsset)!;
+    asset.description = "Key\u200B for\u202E evil\u2066 \u0007svc\u{E0041}\u00AD";
+    asset.content = "line one\nline\ttwo\u0000\uFEFF";
+    const result = await call("get_asset", { asset_id: asset.id });
+    const msg = (result.structuredContent as { msg: Record<string, string> }).msg;
+    assert.equal(msg.description, "Key for evil svc");
+    assert.equal(msg.content, "line one\nline\ttwo");
+    assert.equal(
+      JSON.parse((result.content[0] as { text: string }).text).msg.description,
+      "Key for evil svc",
+    );
+  }));
+
+Deno.test("cleanText keeps ordinary text, accents and emoji", () => {
+  assert.equal(cleanText("Café Müller ✓ 🧪 日本"), "Café Müller ✓ 🧪 日本");
+});
+
+Deno.test("redact masks bearer credentials and JWT-shaped strings", () => {
+  const jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJl";
+  assert.equal(redact(`Authorization: Bearer abc.def`), "Authorization: Bearer [redacted]");
+  assert.equal(redact(`token=${jwt} end`), "token=[redacted] end");
+});
+
+Deno.test("tool selection: toolsets, single tools, exclusions, and read-only wins", () => {
+  const units = selectTools({ toolsets: ["units"] });
+  assert.ok(units.includes("create_unit") && units.includes("get_personal_unit"));
+  assert.equal(units.includes("get_product"), false);
+  assert.deepEqual(selectTools({ tools: ["get_unit", "ping"] }), ["ping", "get_unit"]);
+  assert.deepEqual(
+    selectTools({ toolsets: ["merchants"], tools: ["delete_unit"], readOnly: true }),
+    ["get_merchants", "get_merchant"],
+  );
+  assert.equal(selectTools({ excludeTools: ["delete_organisation"] }).length, 54);
+  assert.equal(selectTools({ toolsets: ["all"] }).length, 55);
+  assert.equal(selectTools().length, 55);
+  assert.throws(() => selectTools({ toolsets: ["orgs"] }), /Unknown toolset "orgs": choose from/);
+  assert.throws(() => selectTools({ excludeTools: ["drop_all"] }), /Unknown tool "drop_all"/);
+});
