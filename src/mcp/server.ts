@@ -6,12 +6,17 @@
  * @module
  */
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
-import type { CallToolResult, ToolAnnotations } from "@modelcontextprotocol/sdk/types.js";
+import {
+  type CallToolResult,
+  ListToolsRequestSchema,
+  type ToolAnnotations,
+} from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { type ApiRv, type AsApi, type Operation, OPERATIONS, pathParams } from "../api/mod.ts";
 import { redact } from "../log.ts";
 import { CredentialsError, type TokenSource } from "./credentials.ts";
 import { resolveUpload } from "./files.ts";
+import { API_RV_JSON_SCHEMA, inputJsonSchema, type ListedTool } from "./listing.ts";
 import { cleanValue } from "./sanitize.ts";
 import { selectTools } from "./selection.ts";
 
@@ -122,7 +127,8 @@ export const INSTRUCTIONS =
 - Assets are named secrets or settings attached to a scope (a user, Product, Unit, Organisation or GLOBAL) and can be attached to Merchants.
 - Ids look like org-<uuid>, unit-<uuid>, product-<uuid>, asset-<uuid>; users are plain usernames; merchants and event streams have integer ids. Find ids with the list tools (get_organisations, get_units, get_available_products, get_available_assets) rather than guessing.
 - You act as the user whose credentials this server holds (see get_account). Members may act on their Organisations and Units; admins on everything.
-- Every tool returns { success, msg, http_status_code }: msg is the AS's answer, or { error, hint } on failure. http_status_code 0 means no answer came.`;
+- Every tool takes an optional timeout_s: seconds to wait for the AS (default 4, at most 60).
+- Every tool returns { success, msg, http_status_code }: msg is the AS's answer, or { error, hint } on failure. http_status_code 0 means no answer came (or the request was refused before sending).`;
 
 const NO_ANSWER_HINT =
   "No answer from the Account Server: it may be down or slow; try again, or with a larger timeout_s";
@@ -260,48 +266,71 @@ export function createServer(options: ServerOptions): McpServer {
     return toolResult(rv);
   }
 
+  const listed: ListedTool[] = [];
+  const register = (
+    name: string,
+    config: {
+      title: string;
+      description: string;
+      inputSchema: z.ZodRawShape;
+      annotations: ToolAnnotations;
+    },
+    callback: (args: Record<string, unknown>, extra: CallExtra) => Promise<CallToolResult>,
+  ) => {
+    server.registerTool(name, {
+      ...config,
+      inputSchema: { ...config.inputSchema, timeout_s: TIMEOUT_S },
+      outputSchema: API_RV_SHAPE,
+    }, callback);
+    // Listed without a tool-level title: annotations.title carries it, once.
+    listed.push({
+      name,
+      description: config.description,
+      inputSchema: inputJsonSchema(config.inputSchema),
+      outputSchema: API_RV_JSON_SCHEMA,
+      annotations: config.annotations,
+    });
+  };
+
   for (const row of OPERATIONS) {
     if (!offered.has(row.name)) continue;
-    server.registerTool(
-      row.name,
-      {
-        title: row.title,
-        description: row.description,
-        inputSchema: { ...row.params, timeout_s: TIMEOUT_S },
-        outputSchema: API_RV_SHAPE,
-        annotations: annotationsFor(row),
-      },
-      (args: Record<string, unknown>, extra: CallExtra) =>
-        activity.track(() => call(row, args, extra)),
-    );
+    register(row.name, {
+      title: row.title,
+      description: row.description,
+      inputSchema: row.params,
+      annotations: annotationsFor(row),
+    }, (args, extra) => activity.track(() => call(row, args, extra)));
   }
 
-  if (!offered.has("get_api_url")) return server;
-  server.registerTool("get_api_url", {
-    title: "Get Account Server URL",
-    description:
-      "Returns the Account Server URL this server uses and whether it verifies TLS certificates. Sends no request (http_status_code 0). Only the operator can change the URL.",
-    inputSchema: {},
-    outputSchema: API_RV_SHAPE,
-    annotations: {
+  if (offered.has("get_api_url")) {
+    register("get_api_url", {
       title: "Get Account Server URL",
-      readOnlyHint: true,
-      destructiveHint: false,
-      idempotentHint: true,
-      openWorldHint: false,
-    },
-  }, () => {
-    const { url, verifySslCert } = api.getApiUrl();
-    return toolResult({
-      success: true,
-      msg: {
-        url: url ?? null,
-        verify_ssl_cert: verifySslCert,
-        credentials: tokens.kind,
-        ...(options.mode ? { mode: options.mode } : {}),
+      description:
+        "Returns the Account Server URL this server uses and whether it verifies TLS certificates. Sends no request (http_status_code 0). Only the operator can change the URL.",
+      inputSchema: {},
+      annotations: {
+        title: "Get Account Server URL",
+        readOnlyHint: true,
+        destructiveHint: false,
+        idempotentHint: true,
+        openWorldHint: false,
       },
-      http_status_code: 0,
+    }, () => {
+      const { url, verifySslCert } = api.getApiUrl();
+      return Promise.resolve(toolResult({
+        success: true,
+        msg: {
+          url: url ?? null,
+          verify_ssl_cert: verifySslCert,
+          credentials: tokens.kind,
+          ...(options.mode ? { mode: options.mode } : {}),
+        },
+        http_status_code: 0,
+      }));
     });
-  });
+  }
+
+  // The SDK would convert every zod schema on every tools/list; the compact listing is made once.
+  server.server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
   return server;
 }
