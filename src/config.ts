@@ -37,6 +37,8 @@ export const ENVIRONMENT: Readonly<Record<string, string>> = {
   SQUONK2_MCP_READ_ONLY: '"yes" offers only tools that read (wins over everything else)',
   SQUONK2_MCP_FILE_ROOT:
     "The only folder content_file uploads may read from (default: none, refused)",
+  SQUONK2_MCP_MAX_RESULT_BYTES:
+    "Tool results larger than this many bytes are cut, saying so (default 65536)",
 };
 
 /** The command-line options, with what they mean. */
@@ -54,6 +56,7 @@ export const OPTIONS: Readonly<Record<string, string>> = {
   "--exclude-tools A,B": "Tools not to offer (SQUONK2_MCP_EXCLUDE_TOOLS)",
   "--read-only": "Offer only tools that read (SQUONK2_MCP_READ_ONLY=yes)",
   "--file-root DIR": "The only folder content_file may read from (SQUONK2_MCP_FILE_ROOT)",
+  "--max-result-bytes N": "Cut tool results above N bytes (SQUONK2_MCP_MAX_RESULT_BYTES)",
   "--version": "Print the version and exit",
   "--help": "Print this help and exit",
 };
@@ -85,6 +88,7 @@ export interface Config {
   readOnly: boolean;
   /** The real path of the upload folder. */
   fileRoot?: string;
+  maxResultBytes: number;
   help: boolean;
   version: boolean;
 }
@@ -132,6 +136,7 @@ export function loadConfig(
         "exclude-tools": { type: "string" },
         "read-only": { type: "boolean" },
         "file-root": { type: "string" },
+        "max-result-bytes": { type: "string" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean", short: "V" },
       },
@@ -216,6 +221,14 @@ export function loadConfig(
     }
   }
 
+  const rawMax = flag("max-result-bytes") ?? get("SQUONK2_MCP_MAX_RESULT_BYTES") ?? "65536";
+  const maxResultBytes = Number(rawMax);
+  if (!/^\d+$/.test(rawMax) || maxResultBytes < 1024) {
+    throw new ConfigError(
+      `The result limit must be a whole number of bytes, at least 1024, not "${rawMax}"`,
+    );
+  }
+
   return {
     demo,
     demoReason: !values.demo && demo ? "no SQUONK2_ASAPI_URL or --url is set" : undefined,
@@ -235,6 +248,7 @@ export function loadConfig(
     tools,
     readOnly: Boolean(selection.readOnly),
     fileRoot,
+    maxResultBytes,
     help: Boolean(values.help),
     version: Boolean(values.version),
   };

@@ -5,8 +5,6 @@
  *
  * @module
  */
-import process from "node:process";
-import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
 import denoJson from "../deno.json" with { type: "json" };
 import { AsApi, readEnv } from "./api/mod.ts";
 import { type Config, ConfigError, helpText, loadConfig } from "./config.ts";
@@ -18,6 +16,7 @@ import {
   NoCredentials,
   serveHttp,
   StaticToken,
+  StdioTransport,
   type TokenSource,
 } from "./mcp/mod.ts";
 import { startStub, type StubServer } from "./stub/mod.ts";
@@ -89,6 +88,7 @@ async function main(): Promise<number> {
       mode,
       tools: config.tools,
       fileRoot: config.fileRoot,
+      maxResultBytes: config.maxResultBytes,
       activity,
     });
   const offered = `${config.tools.length} tools${config.readOnly ? ", read-only" : ""}`;
@@ -112,8 +112,9 @@ async function main(): Promise<number> {
       await activity.drain(10_000);
       await server.close().catch(() => {});
     };
-    process.stdin.on("end", () => exitAfter(stop, stub));
-    await server.connect(new StdioServerTransport());
+    // The client closing stdin ends the session, and the server with it.
+    server.server.onclose = () => exitAfter(stop, stub);
+    await server.connect(new StdioTransport());
     logLine(`squonk2-as-mcp ${VERSION}: serving MCP on stdio (${offered})`);
   }
   Deno.addSignalListener("SIGINT", () => exitAfter(stop, stub));

@@ -377,3 +377,103 @@ Deno.test("--transport http: callers use their own tokens; SIGTERM waits for a c
     assert.equal(stderr.includes(token), false, "no caller's token in the log");
   }
 });
+
+Deno.test("a burst of malformed MCP input on stdio never stops the server", async () => {
+  const stub = await startStub();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "start"],
+    cwd: ROOT,
+    env: {
+      ...baseEnv(),
+      NO_COLOR: "1",
+      SQUONK2_ASAPI_URL: stub.url,
+      SQUONK2_ASAPI_TOKEN: stub.tokens.alice,
+    },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const replies = new Map<number, Record<string, unknown>>();
+  const anonymous: { error: { code: number } }[] = [];
+  let buffered = "";
+  const waitFor = async (id: number) => {
+    while (!replies.has(id)) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`stdout closed before the answer to ${id}`);
+      buffered += value;
+      const lines = buffered.split("\n");
+      buffered = lines.pop()!;
+      for (const line of lines.filter((l) => l.trim())) {
+        const message = JSON.parse(line);
+        assert.equal(message.jsonrpc, "2.0", "stdout holds only JSON-RPC");
+        if (typeof message.id === "number") replies.set(message.id, message);
+        if (message.id === null) anonymous.push(message);
+      }
+    }
+    return replies.get(id)!;
+  };
+  const send = (line: string) => writer.write(new TextEncoder().encode(`${line}\n`));
+  try {
+    await send(JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: {
+        protocolVersion: "2025-06-18",
+        capabilities: {},
+        clientInfo: { name: "b", version: "1" },
+      },
+    }));
+    await waitFor(1);
+    await send(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
+    const call = (id: number, name: string, args: unknown) =>
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id,
+        method: "tools/call",
+        params: { name, arguments: args },
+      });
+    await send("{not json at all");
+    await send("");
+    await send(JSON.stringify({ jsonrpc: "2.0", id: 2, method: "no/such/method" }));
+    await send(call(3, "get_unit", { unit_id: 42 }));
+    await send(call(4, "get_organisations", { org_name: "y".repeat(1_000_000) }));
+    await send(call(5, "no_such_tool", {}));
+    await send(JSON.stringify({ jsonrpc: "2.0", id: 6, method: "tools/call", params: [1, 2] }));
+    await send(
+      JSON.stringify({ jsonrpc: "2.0", id: 7, method: "tools/list", params: { cursor: 5 } }),
+    );
+    await send(call(8, "get_account", {}));
+
+    assert.equal(
+      (await waitFor(2)).error && ((await waitFor(2)).error as { code: number }).code,
+      -32601,
+    );
+    assert.equal(((await waitFor(3)).result as { isError: boolean }).isError, true);
+    assert.equal(((await waitFor(4)).result as { isError: boolean }).isError, true);
+    const unknownTool = await waitFor(5);
+    assert.ok(unknownTool.error || (unknownTool.result as { isError: boolean }).isError);
+    assert.ok((await waitFor(6)).error, "params of the wrong type get an error");
+    await waitFor(7);
+    const good = (await waitFor(8)).result as {
+      isError: boolean;
+      structuredContent: { msg: { user: unknown } };
+    };
+    assert.equal(good.isError, false);
+    assert.deepEqual(good.structuredContent.msg.user, { id: "alice" });
+    assert.deepEqual(stub.requests.map((r) => r.path), ["/user/account"]);
+    assert.deepEqual(
+      anonymous.map((m) => m.error.code),
+      [-32700],
+      "the bad line got a parse error",
+    );
+  } finally {
+    await writer.close().catch(() => {});
+    await child.status;
+    await reader.cancel().catch(() => {});
+    await child.stderr.cancel().catch(() => {});
+    await stub.shutdown();
+  }
+});

@@ -47,10 +47,41 @@ export interface AsApiOptions {
   debugRequests?: boolean;
   /** Reads an environment variable; defaults to `Deno.env.get`. */
   env?: (name: string) => string | undefined;
+  /** A response body larger than this is refused, to protect memory (default 64 MiB). */
+  maxResponseBytes?: number;
 }
 
 /** The default per-call timeout, in seconds, as in the Python client. */
 export const DEFAULT_TIMEOUT_S = 4;
+
+/** The default largest response body the client reads. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
+
+class TooLarge extends Error {}
+
+/** Reads a body as text, refusing to hold more than `max` bytes. */
+async function readText(response: Response, max: number): Promise<string> {
+  if (!response.body) return "";
+  const declared = Number(response.headers.get("content-length"));
+  if (declared > max) {
+    await response.body.cancel();
+    throw new TooLarge();
+  }
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of response.body) {
+    size += chunk.length;
+    if (size > max) throw new TooLarge();
+    chunks.push(chunk);
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, at);
+    at += chunk.length;
+  }
+  return new TextDecoder().decode(all);
+}
 
 /** Reads an environment variable, treating a denied permission as unset. */
 export function readEnv(name: string): string | undefined {
@@ -99,6 +130,7 @@ export class AsApi {
   #urlError: string | undefined;
   #verifySslCert: boolean;
   #debug: boolean;
+  #maxResponseBytes: number;
   #schemas = new Map<string, z.ZodType<Params>>();
 
   /** A client from `options`, falling back to `SQUONK2_ASAPI_URL` and friends. */
@@ -107,6 +139,7 @@ export class AsApi {
     this.#verifySslCert = options.verifySslCert ??
       (env("SQUONK2_ASAPI_VERIFY_SSL_CERT") ?? "yes").trim().toLowerCase() === "yes";
     this.#debug = options.debugRequests ?? env("SQUONK2_API_DEBUG_REQUESTS") === "yes";
+    this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     const url = options.url ?? env("SQUONK2_ASAPI_URL");
     if (url) {
       const checked = checkApiUrl(url);
@@ -203,8 +236,16 @@ export class AsApi {
     let body: string;
     try {
       response = await send(request, { verifyTls: this.#verifySslCert, signal });
-      body = await response.text();
+      body = await readText(response, this.#maxResponseBytes);
     } catch (error) {
+      if (error instanceof TooLarge) {
+        log(`${response!.status}, body over ${this.#maxResponseBytes} bytes`);
+        return failure(
+          response!.status,
+          `Cannot ${row.name}: ${statusLine(response!.status, response!.statusText)}: ` +
+            `the response is larger than ${this.#maxResponseBytes} bytes; ask for less`,
+        );
+      }
       const why = cancel?.aborted && !timeout.aborted
         ? "the call was cancelled before the Account Server answered"
         : describeNoResponse(error, {

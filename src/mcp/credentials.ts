@@ -16,6 +16,8 @@ export interface TokenSource {
   invalidate(token: string): void;
   /** How the tokens are obtained, for logs and `get_api_url` (never a secret). */
   readonly kind: string;
+  /** Whether a refused token can be replaced by a new one. */
+  readonly renewable: boolean;
 }
 
 /** Why no token could be had; the message is safe to show. */
@@ -24,6 +26,7 @@ export class CredentialsError extends Error {}
 /** No credentials configured: every call that needs a token fails clearly. */
 export class NoCredentials implements TokenSource {
   readonly kind = "none";
+  readonly renewable = false;
   /** Always fails, saying how to configure credentials. */
   getToken(): Promise<string> {
     return Promise.reject(
@@ -40,6 +43,7 @@ export class NoCredentials implements TokenSource {
 /** One token given by the operator. */
 export class StaticToken implements TokenSource {
   readonly kind = "static token";
+  readonly renewable = false;
   #token: string;
   /** A source that always returns `token`. */
   constructor(token: string) {
@@ -77,6 +81,7 @@ interface Issued {
 /** Tokens from Keycloak, cached and renewed before they expire. */
 export class KeycloakTokens implements TokenSource {
   readonly kind: string;
+  readonly renewable = true;
   #options: KeycloakOptions;
   #endpoint: string;
   #issued: Issued | undefined;

@@ -26,3 +26,4 @@ export { type HttpEndpoint, type HttpOptions, isLoopback, serveHttp } from "./ht
 export { ALL_TOOLS, SelectionError, selectTools, type ToolSelection } from "./selection.ts";
 export { checkFileRoot, resolveUpload } from "./files.ts";
 export { cleanText, cleanValue } from "./sanitize.ts";
+export { MAX_LINE_BYTES, StdioTransport } from "./stdio.ts";

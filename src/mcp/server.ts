@@ -16,6 +16,7 @@ import { type ApiRv, type AsApi, type Operation, OPERATIONS, pathParams } from "
 import { redact } from "../log.ts";
 import { CredentialsError, type TokenSource } from "./credentials.ts";
 import { resolveUpload } from "./files.ts";
+import { DEFAULT_MAX_RESULT_BYTES, limitMsg } from "./limit.ts";
 import { API_RV_JSON_SCHEMA, inputJsonSchema, type ListedTool } from "./listing.ts";
 import { cleanValue } from "./sanitize.ts";
 import { selectTools } from "./selection.ts";
@@ -34,6 +35,8 @@ export interface ServerOptions {
   fileRoot?: string;
   /** Counts tool calls in flight, so a shutdown can wait for them. */
   activity?: Activity;
+  /** Results larger than this many bytes of JSON are cut (default 64 KiB). */
+  maxResultBytes?: number;
 }
 
 /** Counts calls in flight, tells when none are left, and can cancel them all. */
@@ -157,8 +160,8 @@ export function annotationsFor(row: Operation): ToolAnnotations {
  * An ApiRv as a tool result: structured, repeated as JSON text, an error when it failed. What
  * came from the Account Server is cleaned of hidden characters; errors pass through redaction.
  */
-export function toolResult(rv: ApiRv): CallToolResult {
-  const msg: Record<string, unknown> = cleanValue(rv.msg);
+export function toolResult(rv: ApiRv, maxBytes = DEFAULT_MAX_RESULT_BYTES): CallToolResult {
+  const msg: Record<string, unknown> = limitMsg(cleanValue(rv.msg), maxBytes);
   if (!rv.success) {
     if (typeof msg.error === "string") msg.error = redact(msg.error);
     const noAnswer = rv.http_status_code === 0 &&
@@ -257,13 +260,23 @@ export function createServer(options: ServerOptions): McpServer {
     if (row.kind === "delete" && !(await confirmed(row, params, extra.signal))) {
       return refused(row.name, "the user did not confirm; nothing was sent");
     }
-    const rv = await api.callByName(row.name, params, {
-      token: row.token ? token : undefined,
-      timeoutS: typeof timeoutS === "number" ? timeoutS : undefined,
-      signal: AbortSignal.any([extra.signal, activity.signal]),
-    });
-    if (rv.http_status_code === 401 && own && token) tokens.invalidate(token);
-    return toolResult(rv);
+    const send = (withToken: string | undefined) =>
+      api.callByName(row.name, params, {
+        token: row.token ? withToken : undefined,
+        timeoutS: typeof timeoutS === "number" ? timeoutS : undefined,
+        signal: AbortSignal.any([extra.signal, activity.signal]),
+      });
+    let rv = await send(token);
+    if (rv.http_status_code === 401 && own && token) {
+      tokens.invalidate(token);
+      // A refused token was not used to change anything, but only a read is sent again: a tool
+      // call reaches the Account Server with a change at most once, whatever happens.
+      if (row.kind === "read" && tokens.renewable) {
+        const renewed = await tokens.getToken().catch(() => undefined);
+        if (renewed) rv = await send(renewed);
+      }
+    }
+    return toolResult(rv, options.maxResultBytes);
   }
 
   const listed: ListedTool[] = [];

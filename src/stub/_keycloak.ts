@@ -114,6 +114,11 @@ export class StubKeycloak {
     });
   }
 
+  /** Invalidates every token issued so far (a new signing key). */
+  revokeAll(): void {
+    this.#key = randomBytes(32);
+  }
+
   /** The username of a valid, unexpired access token this stub issued, or undefined. */
   userOf(token: string): string | undefined {
     return this.#verify(token, "Bearer")?.preferred_username;

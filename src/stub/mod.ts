@@ -66,6 +66,8 @@ export interface Fault {
   contentType?: string;
   /** Start a 200 response and drop the connection in the middle of its body. */
   drop?: boolean;
+  /** Handle the request for real (a create is applied), then drop the connection mid-answer. */
+  dropAfterApplying?: boolean;
   /** How many requests it applies to (default: all until cleared). */
   times?: number;
 }
@@ -89,6 +91,8 @@ export interface StubServer {
     requests: TokenRequest[];
     /** Makes the token endpoint answer 503 until set back to false. */
     setDown(down: boolean): void;
+    /** Invalidates every token issued so far, as if they had all expired. */
+    revokeAll(): void;
   };
   /** The in-memory world, for assertions. */
   state: StubState;
@@ -191,6 +195,10 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
     const fault = faults.get(routeKey(route.row));
     if (fault) {
       if (fault.times !== undefined && --fault.times <= 0) faults.delete(routeKey(route.row));
+      if (fault.dropAfterApplying) {
+        await answer(route, path, url, request, body).body?.cancel();
+        return droppedResponse();
+      }
       const faulty = await applyFault(fault, stopping.signal);
       if (faulty) return faulty;
     }
@@ -258,6 +266,7 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
       clientSecret: KEYCLOAK_SEED.clientSecret,
       requests: keycloak.requests,
       setDown: (down) => keycloak.down = down,
+      revokeAll: () => keycloak.revokeAll(),
     },
     state,
     inject(name, fault) {
@@ -282,6 +291,17 @@ function hostForUrl(hostname: string): string {
   return hostname.includes(":") ? `[${hostname}]` : hostname;
 }
 
+/** A 200 whose body breaks off: the connection drops in the middle of the answer. */
+function droppedResponse(): Response {
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode('{"partial": '));
+      setTimeout(() => controller.error(new Error("stub dropped the connection")), 20);
+    },
+  });
+  return new Response(stream, { status: 200, headers: { "content-type": "application/json" } });
+}
+
 async function applyFault(fault: Fault, stopping: AbortSignal): Promise<Response | undefined> {
   if (fault.delayMs) {
     await new Promise<void>((resolve) => {
@@ -292,15 +312,7 @@ async function applyFault(fault: Fault, stopping: AbortSignal): Promise<Response
       }, { once: true });
     });
   }
-  if (fault.drop) {
-    const stream = new ReadableStream<Uint8Array>({
-      start(controller) {
-        controller.enqueue(new TextEncoder().encode('{"partial": '));
-        setTimeout(() => controller.error(new Error("stub dropped the connection")), 20);
-      },
-    });
-    return new Response(stream, { status: 200, headers: { "content-type": "application/json" } });
-  }
+  if (fault.drop) return droppedResponse();
   if (fault.status !== undefined) {
     return new Response(fault.body ?? null, {
       status: fault.status,

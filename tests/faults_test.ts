@@ -1,0 +1,381 @@
+/**
+ * Faults, through the MCP server in memory and over HTTP and stdio: every kind of bad answer from
+ * the Account Server gives a clean failure and a live server; nothing is applied twice; very large
+ * answers are cut; malformed MCP input never brings the server down.
+ */
+import assert from "node:assert/strict";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { AsApi } from "../src/api/mod.ts";
+import {
+  Activity,
+  createServer,
+  KeycloakTokens,
+  serveHttp,
+  StaticToken,
+  type TokenSource,
+} from "../src/mcp/mod.ts";
+import { type Fault, KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
+import { seedIds } from "./_helpers.ts";
+
+type Rv = { success: boolean; msg: Record<string, unknown>; http_status_code: number };
+
+interface Rig {
+  stub: StubServer;
+  call(name: string, args?: Record<string, unknown>): Promise<CallToolResult>;
+}
+
+async function withRig(
+  fn: (rig: Rig) => Promise<void>,
+  options: { tokens?: (stub: StubServer) => TokenSource; maxResultBytes?: number } = {},
+): Promise<void> {
+  const stub = await startStub();
+  const server = createServer({
+    api: new AsApi({ url: stub.url, env: () => undefined }),
+    tokens: options.tokens?.(stub) ?? new StaticToken(stub.tokens.alice),
+    version: "test",
+    maxResultBytes: options.maxResultBytes,
+  });
+  const client = new Client({ name: "faults-test", version: "1.0.0" });
+  const [a, b] = InMemoryTransport.createLinkedPair();
+  await Promise.all([server.connect(b), client.connect(a)]);
+  try {
+    await fn({
+      stub,
+      call: async (name, args = {}) =>
+        await client.callTool({ name, arguments: args }) as CallToolResult,
+    });
+  } finally {
+    await client.close();
+    await server.close();
+    await stub.shutdown();
+  }
+}
+
+const rvOf = (result: CallToolResult) => result.structuredContent as Rv;
+
+Deno.test("a stall past timeout_s returns within timeout_s plus a small margin, as a failure", () =>
+  withRig(async ({ stub, call }) => {
+    stub.inject("get_units", { delayMs: 20_000 });
+    const started = performance.now();
+    const result = await call("get_units", { timeout_s: 0.5 });
+    const seconds = (performance.now() - started) / 1000;
+    assert.ok(seconds < 0.5 + 1.5, `returned after ${seconds.toFixed(2)} s`);
+    assert.equal(result.isError, true);
+    assert.deepEqual(rvOf(result), {
+      success: false,
+      msg: {
+        error: "Cannot get_units: no response within 0.5 s (timed out)",
+        hint:
+          "No answer from the Account Server: it may be down or slow; try again, or with a larger timeout_s",
+      },
+      http_status_code: 0,
+    });
+    stub.clearFaults();
+    assert.equal((await call("get_units")).isError, false, "the next call works");
+  }));
+
+const BAD_ANSWERS: [string, Fault, number, RegExp][] = [
+  [
+    "a 500 with an HTML page",
+    {
+      status: 500,
+      contentType: "text/html",
+      body: "<html><title>Server Error</title><body>stack trace</body></html>",
+    },
+    500,
+    /^Cannot get_units: 500 Internal Server Error: Server Error$/,
+  ],
+  ["a 502 with no body", { status: 502 }, 502, /^Cannot get_units: 502 Bad Gateway$/],
+  [
+    "a 503 with an empty HTML body",
+    { status: 503, contentType: "text/html", body: "" },
+    503,
+    /^Cannot get_units: 503 Service Unavailable$/,
+  ],
+  [
+    "malformed JSON on a 200",
+    { status: 200, contentType: "application/json", body: '{"units": [,]}' },
+    200,
+    /200 OK: the response is not valid JSON/,
+  ],
+  [
+    "truncated JSON on a 200",
+    { status: 200, contentType: "application/json", body: '{"units": [{"id": "unit-' },
+    200,
+    /200 OK: the response is not valid JSON/,
+  ],
+  [
+    "a 200 with a body that is not JSON",
+    { status: 200, contentType: "text/plain", body: "OK" },
+    200,
+    /not valid JSON: "OK"/,
+  ],
+  [
+    "a connection dropped mid-body",
+    { drop: true },
+    0,
+    /the connection closed before the response was complete/,
+  ],
+];
+
+for (const [what, fault, status, error] of BAD_ANSWERS) {
+  Deno.test(`${what} gives a clean failure and the server goes on working`, () =>
+    withRig(async ({ stub, call }) => {
+      stub.inject("get_units", { ...fault, times: 1 });
+      const result = await call("get_units");
+      assert.equal(result.isError, true);
+      const rv = rvOf(result);
+      assert.equal(rv.success, false);
+      assert.equal(rv.http_status_code, status);
+      assert.match(String(rv.msg.error), error);
+      assert.deepEqual(JSON.parse((result.content[0] as { text: string }).text), rv);
+      const next = await call("get_units");
+      assert.equal(next.isError, false, "the next call works");
+    }));
+}
+
+Deno.test("an unreachable Account Server gives a clean failure naming the host", async () => {
+  const stub = await startStub();
+  const url = stub.url;
+  await stub.shutdown();
+  const server = createServer({
+    api: new AsApi({ url, env: () => undefined }),
+    tokens: new StaticToken("t0k3n-for-nothing"),
+    version: "test",
+  });
+  const client = new Client({ name: "faults-test", version: "1.0.0" });
+  const [a, b] = InMemoryTransport.createLinkedPair();
+  await Promise.all([server.connect(b), client.connect(a)]);
+  try {
+    const result = await client.callTool({ name: "get_account", arguments: {} }) as CallToolResult;
+    assert.equal(result.isError, true);
+    assert.match(String(rvOf(result).msg.error), /connection to "127\.0\.0\.1:\d+" refused/);
+    assert.match(String(rvOf(result).msg.hint), /No answer from the Account Server/);
+  } finally {
+    await client.close();
+    await server.close();
+  }
+});
+
+function keycloak(stub: StubServer): KeycloakTokens {
+  return new KeycloakTokens({
+    url: stub.keycloak.url,
+    realm: stub.keycloak.realm,
+    clientId: stub.keycloak.clientId,
+    username: "alice",
+    password: KEYCLOAK_SEED.passwords.alice!,
+  });
+}
+
+Deno.test("a token that stops being accepted mid-session: reads recover at once, writes once", () =>
+  withRig(async ({ stub, call }) => {
+    assert.equal((await call("get_account")).isError, false);
+    stub.keycloak.revokeAll();
+    const read = await call("get_account");
+    assert.equal(read.isError, false, "a read is retried once with a new token");
+    assert.deepEqual(stub.requests.map((r) => r.path), [
+      "/user/account",
+      "/user/account",
+      "/user/account",
+    ]);
+
+    stub.keycloak.revokeAll();
+    const org = seedIds(stub).org;
+    const write = await call("create_unit", { unit_name: "Once", org_id: org, billing_day: 2 });
+    assert.equal(write.isError, true);
+    assert.equal(rvOf(write).http_status_code, 401);
+    assert.match(String(rvOf(write).msg.hint), /token is missing, invalid or expired/);
+    assert.equal(stub.requests.filter((r) => r.method === "POST").length, 1, "sent once");
+    const again = await call("create_unit", { unit_name: "Once", org_id: org, billing_day: 2 });
+    assert.equal(again.isError, false, "the next call uses a new token");
+    const units = [...stub.state.units.values()].filter((u) => u.name === "Once");
+    assert.equal(units.length, 1);
+  }, { tokens: keycloak }));
+
+const APPLIED_ONCE: [
+  string,
+  (stub: StubServer) => Record<string, unknown>,
+  (s: StubServer) => number,
+][] = [
+  [
+    "create_unit",
+    (stub) => ({ unit_name: "Dropped", org_id: seedIds(stub).org, billing_day: 5 }),
+    (stub) => [...stub.state.units.values()].filter((u) => u.name === "Dropped").length,
+  ],
+  [
+    "alter_product",
+    (stub) => ({ product_id: seedIds(stub).storageProduct, allowance: 700 }),
+    (stub) => stub.state.actions.filter((a) => a.action === "alter_product").length,
+  ],
+  [
+    "delete_asset",
+    (stub) => ({ asset_id: seedIds(stub).aliceAsset }),
+    (stub) => stub.state.actions.filter((a) => a.action === "delete_asset").length,
+  ],
+];
+
+for (const [tool, args, applied] of APPLIED_ONCE) {
+  Deno.test(`${tool} reaches the Account Server once when the connection drops after it`, () =>
+    withRig(async ({ stub, call }) => {
+      stub.inject(tool, { dropAfterApplying: true });
+      const result = await call(tool, args(stub));
+      assert.equal(result.isError, true);
+      assert.equal(rvOf(result).http_status_code, 0);
+      assert.match(String(rvOf(result).msg.error), /connection closed before the response/);
+      assert.equal(stub.requests.length, 1, "no automatic retry of a change");
+      assert.equal(applied(stub), 1, "applied exactly once");
+    }));
+}
+
+Deno.test("20,000 assets are cut to a valid result that says so and how to narrow it", () =>
+  withRig(async ({ stub, call }) => {
+    for (let i = 0; i < 20_000; i++) {
+      stub.state.addAsset({
+        name: `bulk-${i}`,
+        creator: "alice",
+        scope: "USER",
+        scope_id: "alice",
+        secret: false,
+        content: `value ${i}`,
+      });
+    }
+    const result = await call("get_available_assets", { scope_id: "alice", timeout_s: 30 });
+    assert.equal(result.isError, false);
+    const msg = rvOf(result).msg as {
+      count: number;
+      assets: { name: string }[];
+      truncated: { total_bytes: number; limit_bytes: number; kept: Record<string, string> };
+    };
+    const text = (result.content[0] as { text: string }).text;
+    assert.ok(new TextEncoder().encode(text).length <= 32_768, `${text.length} bytes`);
+    assert.equal(msg.count, 20_001);
+    assert.ok(msg.assets.length > 10 && msg.assets.length < 20_001);
+    assert.equal(msg.assets[0]!.name, "api-key", "the first items are kept, in order");
+    assert.ok(msg.truncated.total_bytes > 4_000_000, String(msg.truncated.total_bytes));
+    assert.equal(msg.truncated.limit_bytes, 32_768);
+    assert.deepEqual(msg.truncated.kept, { assets: `${msg.assets.length} of 20001` });
+  }, { maxResultBytes: 32_768 }));
+
+Deno.test("the client refuses a response body over its limit without holding it", async () => {
+  const stub = await startStub();
+  try {
+    const api = new AsApi({ url: stub.url, env: () => undefined, maxResponseBytes: 1_000 });
+    const rv = await api.call("get_units", {}, { token: stub.tokens.alice });
+    assert.deepEqual(rv, {
+      success: false,
+      msg: {
+        error: "Cannot get_units: 200 OK: the response is larger than 1000 bytes; ask for less",
+      },
+      http_status_code: 200,
+    });
+  } finally {
+    await stub.shutdown();
+  }
+});
+
+Deno.test("a burst of malformed MCP input over HTTP gets proper errors; the next request works", async () => {
+  const stub = await startStub();
+  const activity = new Activity();
+  const endpoint = serveHttp({
+    hostname: "127.0.0.1",
+    port: 0,
+    allowedOrigins: [],
+    allowServerCredentials: false,
+    activity,
+    makeServer: () =>
+      createServer({
+        api: new AsApi({ url: stub.url, env: () => undefined }),
+        tokens: new StaticToken(stub.tokens.alice),
+        version: "test",
+        activity,
+      }),
+  });
+  const headers = {
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+    authorization: `Bearer ${stub.tokens.alice}`,
+  };
+  try {
+    const init = await fetch(endpoint.url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: {
+          protocolVersion: "2025-06-18",
+          capabilities: {},
+          clientInfo: { name: "burst", version: "1" },
+        },
+      }),
+    });
+    const session = init.headers.get("mcp-session-id")!;
+    await init.body?.cancel();
+    const inSession = {
+      ...headers,
+      "mcp-session-id": session,
+      "mcp-protocol-version": "2025-06-18",
+    };
+    const send = async (body: string) => {
+      const response = await fetch(endpoint.url, { method: "POST", headers: inSession, body });
+      const text = await response.text();
+      const data = text.split("\n").find((l) => l.startsWith("data: "))?.slice(6) ?? text;
+      return { status: response.status, reply: data ? JSON.parse(data) : undefined };
+    };
+    await send(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
+
+    const huge = "x".repeat(2_000_000);
+    const burst = [
+      "{not json",
+      JSON.stringify({ jsonrpc: "2.0", id: 2, method: "no/such/method" }),
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id: 3,
+        method: "tools/call",
+        params: { name: "get_unit", arguments: { unit_id: 42 } },
+      }),
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id: 4,
+        method: "tools/call",
+        params: { name: "get_organisations", arguments: { org_name: huge } },
+      }),
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id: 5,
+        method: "tools/call",
+        params: { name: "no_such_tool", arguments: {} },
+      }),
+      JSON.stringify({ jsonrpc: "2.0", id: 6, method: "tools/call", params: "wrong" }),
+    ];
+    const replies = await Promise.all(burst.map(send));
+    assert.equal(replies[0]!.status, 400);
+    assert.equal(replies[0]!.reply.error.code, -32700);
+    assert.equal(replies[1]!.reply.error.code, -32601);
+    assert.equal(replies[2]!.reply.result.isError, true);
+    assert.match(JSON.stringify(replies[2]!.reply.result), /unit_id/);
+    assert.ok(
+      replies[3]!.status === 413 || replies[3]!.reply.result?.isError === true,
+      "a huge argument is refused",
+    );
+    assert.ok(replies[4]!.reply.error || replies[4]!.reply.result.isError);
+    assert.ok(replies[5]!.reply.error, "params of the wrong type get an error");
+    assert.equal(stub.requests.length, 0, "nothing malformed reached the Account Server");
+
+    const good = await send(
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id: 7,
+        method: "tools/call",
+        params: { name: "get_account", arguments: {} },
+      }),
+    );
+    assert.equal(good.reply.result.isError, false);
+  } finally {
+    await endpoint.shutdown();
+    await stub.shutdown();
+  }
+});
