@@ -16,9 +16,9 @@ Deno.test(".env.example names every environment variable the server reads", asyn
   }
 });
 
-Deno.test("deno task start and demo may read exactly the variables the server reads", async () => {
+Deno.test("start, demo and the compiled binary may read exactly the variables read", async () => {
   const config = JSON.parse(await Deno.readTextFile(new URL("deno.json", root)));
-  for (const task of ["start", "demo"]) {
+  for (const task of ["start", "demo", "compile"]) {
     const allowed = /--allow-env=(\S+)/.exec(config.tasks[task])?.[1]?.split(",");
     assert.deepEqual(allowed?.sort(), Object.keys(ENVIRONMENT).sort(), task);
   }

@@ -13,6 +13,7 @@ import {
   checkFileRoot,
   cleanText,
   createServer,
+  mayHideText,
   selectTools,
   StaticToken,
 } from "../src/mcp/mod.ts";
@@ -229,4 +230,23 @@ Deno.test("tool selection: toolsets, single tools, exclusions, and read-only win
   assert.equal(selectTools().length, 55);
   assert.throws(() => selectTools({ toolsets: ["orgs"] }), /Unknown toolset "orgs": choose from/);
   assert.throws(() => selectTools({ excludeTools: ["drop_all"] }), /Unknown tool "drop_all"/);
+});
+
+Deno.test("the fast check finds, in JSON text, every character that cleaning removes", () => {
+  const ranges: [number, number][] = [
+    [0x0000, 0x00ff],
+    [0x0600, 0x0700],
+    [0x1800, 0x1900],
+    [0x2000, 0x2100],
+    [0xfe00, 0xffff],
+    [0xe0000, 0xe007f],
+  ];
+  for (const [from, to] of ranges) {
+    for (let code = from; code <= to; code++) {
+      const char = String.fromCodePoint(code);
+      if (cleanText(char) === char) continue;
+      assert.ok(mayHideText(JSON.stringify({ text: `a${char}b` })), `U+${code.toString(16)}`);
+    }
+  }
+  assert.equal(mayHideText(JSON.stringify({ text: "plain\nline\ttab é ✓" })), false);
 });

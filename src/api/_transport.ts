@@ -21,12 +21,26 @@ export interface SendOptions {
   signal: AbortSignal;
 }
 
+/** A request ready to send: what `fetch` takes, without building a `Request` first. */
+export interface Outgoing {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body?: BodyInit;
+}
+
 /** Sends `request`; rejects as `fetch` does when no response comes. */
-export function send(request: Request, options: SendOptions): Promise<Response> {
-  if (options.verifyTls || new URL(request.url).protocol !== "https:") {
-    return fetch(request, { signal: options.signal, redirect: "manual" });
+export function send(request: Outgoing, options: SendOptions): Promise<Response> {
+  if (options.verifyTls || !request.url.startsWith("https:")) {
+    return fetch(request.url, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+      signal: options.signal,
+      redirect: "manual",
+    });
   }
-  return sendUnverified(request, options.signal);
+  return sendUnverified(new Request(request.url, request), options.signal);
 }
 
 async function sendUnverified(request: Request, signal: AbortSignal): Promise<Response> {

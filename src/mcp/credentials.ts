@@ -143,11 +143,12 @@ export class KeycloakTokens implements TokenSource {
     const o = this.#options;
     const form = new URLSearchParams({ ...grant, client_id: o.clientId, scope: "openid" });
     if (o.clientSecret) form.set("client_secret", o.clientSecret);
-    const request = new Request(this.#endpoint, {
+    const request = {
+      url: this.#endpoint,
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
-      body: form,
-    });
+      body: form.toString(),
+    };
     const timeoutS = o.timeoutS ?? 10;
     const signal = AbortSignal.timeout(timeoutS * 1000);
     const started = this.#now();

@@ -14,7 +14,14 @@ type Json = Record<string, unknown>;
 const encoder = new TextEncoder();
 
 function bytes(value: unknown): number {
-  return encoder.encode(JSON.stringify(value)).length;
+  return byteLength(JSON.stringify(value));
+}
+
+/** The UTF-8 length of `text`, without encoding it when it is plainly short enough not to matter. */
+export function byteLength(text: string, atMost = Infinity): number {
+  // A UTF-16 code unit is at most 3 bytes of UTF-8.
+  if (text.length * 3 <= atMost) return text.length;
+  return encoder.encode(text).length;
 }
 
 /** The arrays in `value` (up to three levels down), as paths of keys, largest first. */
@@ -41,8 +48,9 @@ function withArray(value: Json, path: string[], items: unknown[]): Json {
  * `msg` if it fits in `maxBytes`; otherwise a copy whose largest lists keep only their first
  * items, with `truncated` saying what was cut.
  */
-export function limitMsg(msg: Json, maxBytes: number): Json {
-  const total = bytes(msg);
+export function limitMsg(msg: Json, maxBytes: number, json = JSON.stringify(msg)): Json {
+  if (byteLength(json, maxBytes) <= maxBytes) return msg;
+  const total = byteLength(json);
   if (total <= maxBytes) return msg;
   // Room for the note added below.
   const budget = Math.max(0, maxBytes - 600);

@@ -25,5 +25,5 @@ export {
 export { type HttpEndpoint, type HttpOptions, isLoopback, serveHttp } from "./http.ts";
 export { ALL_TOOLS, SelectionError, selectTools, type ToolSelection } from "./selection.ts";
 export { checkFileRoot, resolveUpload } from "./files.ts";
-export { cleanText, cleanValue } from "./sanitize.ts";
+export { cleanText, cleanValue, mayHideText } from "./sanitize.ts";
 export { MAX_LINE_BYTES, StdioTransport } from "./stdio.ts";

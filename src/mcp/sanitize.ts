@@ -28,3 +28,13 @@ export function cleanValue<T>(value: T): T {
   }
   return value;
 }
+
+// The same characters as they appear in JSON text: C0 controls escaped (but \n, \r, \t), the
+// rest as they are.
+const HIDDEN_IN_JSON =
+  /\\u00[01][0-9a-fA-F]|\\[bf]|[\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u2028-\u202E\u2060-\u206F\uFEFF\u{E0000}-\u{E007F}]/u;
+
+/** Whether JSON text may hold characters `cleanValue` removes (a fast check before cleaning). */
+export function mayHideText(json: string): boolean {
+  return HIDDEN_IN_JSON.test(json);
+}

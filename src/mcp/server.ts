@@ -18,7 +18,7 @@ import { CredentialsError, type TokenSource } from "./credentials.ts";
 import { resolveUpload } from "./files.ts";
 import { DEFAULT_MAX_RESULT_BYTES, limitMsg } from "./limit.ts";
 import { API_RV_JSON_SCHEMA, inputJsonSchema, type ListedTool } from "./listing.ts";
-import { cleanValue } from "./sanitize.ts";
+import { cleanValue, mayHideText } from "./sanitize.ts";
 import { selectTools } from "./selection.ts";
 
 /** What the server is built from. */
@@ -161,17 +161,32 @@ export function annotationsFor(row: Operation): ToolAnnotations {
  * came from the Account Server is cleaned of hidden characters; errors pass through redaction.
  */
 export function toolResult(rv: ApiRv, maxBytes = DEFAULT_MAX_RESULT_BYTES): CallToolResult {
-  const msg: Record<string, unknown> = limitMsg(cleanValue(rv.msg), maxBytes);
+  // Serialise once; clean and cut only when the text shows there is something to do.
+  let msg = rv.msg;
+  let json = JSON.stringify(msg);
+  if (mayHideText(json)) {
+    msg = cleanValue(msg);
+    json = JSON.stringify(msg);
+  }
+  const limited = limitMsg(msg, maxBytes, json);
+  if (limited !== msg) {
+    msg = limited;
+    json = JSON.stringify(msg);
+  }
   if (!rv.success) {
-    if (typeof msg.error === "string") msg.error = redact(msg.error);
+    const error = typeof msg.error === "string" ? redact(msg.error) : msg.error;
     const noAnswer = rv.http_status_code === 0 &&
-      /no response|timed out|refused|closed before|could not be resolved/.test(String(msg.error));
+      /no response|timed out|refused|closed before|could not be resolved/.test(String(error));
     const hint = noAnswer ? NO_ANSWER_HINT : HINTS[rv.http_status_code];
-    if (hint && !("hint" in msg)) msg.hint = hint;
+    msg = { ...msg, error, ...(hint && !("hint" in msg) ? { hint } : {}) };
+    json = JSON.stringify(msg);
   }
   const out = { success: rv.success, msg, http_status_code: rv.http_status_code };
   return {
-    content: [{ type: "text", text: JSON.stringify(out) }],
+    content: [{
+      type: "text",
+      text: `{"success":${rv.success},"msg":${json},"http_status_code":${rv.http_status_code}}`,
+    }],
     structuredContent: out,
     isError: !out.success,
   };
@@ -290,10 +305,11 @@ export function createServer(options: ServerOptions): McpServer {
     },
     callback: (args: Record<string, unknown>, extra: CallExtra) => Promise<CallToolResult>,
   ) => {
+    // No outputSchema here: the listing declares it, and toolResult builds every result in that
+    // shape, so the SDK's check of each result against it would only repeat the work.
     server.registerTool(name, {
       ...config,
       inputSchema: { ...config.inputSchema, timeout_s: TIMEOUT_S },
-      outputSchema: API_RV_SHAPE,
     }, callback);
     // Listed without a tool-level title: annotations.title carries it, once.
     listed.push({
