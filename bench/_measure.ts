@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { initializeRequest } from "../tests/_helpers.ts";
 
 /** The q-quantile (0..1) of `values`, in their unit. */
 export function quantile(values: number[], q: number): number {
@@ -70,16 +71,7 @@ export async function coldStart(
   }).spawn();
   const writer = child.stdin.getWriter();
   const lines = [
-    {
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-06-18",
-        capabilities: {},
-        clientInfo: { name: "bench", version: "1" },
-      },
-    },
+    initializeRequest(1, "bench"),
     { jsonrpc: "2.0", method: "notifications/initialized" },
     { jsonrpc: "2.0", id: 2, method: "tools/list" },
   ];

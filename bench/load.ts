@@ -11,9 +11,8 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { AsApi } from "../src/api/mod.ts";
-import { Activity, createServer, NoCredentials, serveHttp } from "../src/mcp/mod.ts";
 import { startStub } from "../src/stub/mod.ts";
+import { serveForStub } from "../tests/_helpers.ts";
 import { quantile, time } from "./_measure.ts";
 
 /** What a load run found. */
@@ -40,16 +39,7 @@ function heapMb(): number {
 /** Runs `sessions` concurrent sessions of `callsPerSession` calls each. */
 export async function runLoad(sessions = 50, callsPerSession = 20): Promise<LoadResult> {
   const stub = await startStub();
-  const activity = new Activity();
-  const api = new AsApi({ url: stub.url, env: () => undefined });
-  const endpoint = serveHttp({
-    hostname: "127.0.0.1",
-    port: 0,
-    allowedOrigins: [],
-    allowServerCredentials: false,
-    activity,
-    makeServer: () => createServer({ api, tokens: new NoCredentials(), version: "load", activity }),
-  });
+  const endpoint = serveForStub(stub);
   const users = Array.from({ length: sessions }, (_, i) => {
     const name = `load-user-${i}`;
     const token = `load-token-${i}-${crypto.randomUUID()}`;

@@ -4,20 +4,18 @@
  * answers are cut; malformed MCP input never brings the server down.
  */
 import assert from "node:assert/strict";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { AsApi } from "../src/api/mod.ts";
-import {
-  Activity,
-  createServer,
-  KeycloakTokens,
-  serveHttp,
-  StaticToken,
-  type TokenSource,
-} from "../src/mcp/mod.ts";
+import { createServer, KeycloakTokens, StaticToken, type TokenSource } from "../src/mcp/mod.ts";
 import { type Fault, KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
-import { seedIds } from "./_helpers.ts";
+import {
+  closeSession,
+  connectInMemory,
+  initializeRequest,
+  seedIds,
+  serveForStub,
+  toolCaller,
+} from "./_helpers.ts";
 
 type Rv = { success: boolean; msg: Record<string, unknown>; http_status_code: number };
 
@@ -37,19 +35,14 @@ async function withRig(
     version: "test",
     maxResultBytes: options.maxResultBytes,
   });
-  const client = new Client({ name: "faults-test", version: "1.0.0" });
-  const [a, b] = InMemoryTransport.createLinkedPair();
-  await Promise.all([server.connect(b), client.connect(a)]);
+  const client = await connectInMemory(server);
   try {
     await fn({
       stub,
-      call: async (name, args = {}) =>
-        await client.callTool({ name, arguments: args }) as CallToolResult,
+      call: toolCaller(client),
     });
   } finally {
-    await client.close();
-    await server.close();
-    await stub.shutdown();
+    await closeSession(client, server, stub);
   }
 }
 
@@ -145,9 +138,7 @@ Deno.test("an unreachable Account Server gives a clean failure naming the host",
     tokens: new StaticToken("t0k3n-for-nothing"),
     version: "test",
   });
-  const client = new Client({ name: "faults-test", version: "1.0.0" });
-  const [a, b] = InMemoryTransport.createLinkedPair();
-  await Promise.all([server.connect(b), client.connect(a)]);
+  const client = await connectInMemory(server);
   try {
     const result = await client.callTool({ name: "get_account", arguments: {} }) as CallToolResult;
     assert.equal(result.isError, true);
@@ -277,21 +268,7 @@ Deno.test("the client refuses a response body over its limit without holding it"
 
 Deno.test("a burst of malformed MCP input over HTTP gets proper errors; the next request works", async () => {
   const stub = await startStub();
-  const activity = new Activity();
-  const endpoint = serveHttp({
-    hostname: "127.0.0.1",
-    port: 0,
-    allowedOrigins: [],
-    allowServerCredentials: false,
-    activity,
-    makeServer: () =>
-      createServer({
-        api: new AsApi({ url: stub.url, env: () => undefined }),
-        tokens: new StaticToken(stub.tokens.alice),
-        version: "test",
-        activity,
-      }),
-  });
+  const endpoint = serveForStub(stub);
   const headers = {
     "content-type": "application/json",
     accept: "application/json, text/event-stream",
@@ -301,16 +278,7 @@ Deno.test("a burst of malformed MCP input over HTTP gets proper errors; the next
     const init = await fetch(endpoint.url, {
       method: "POST",
       headers,
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 1,
-        method: "initialize",
-        params: {
-          protocolVersion: "2025-06-18",
-          capabilities: {},
-          clientInfo: { name: "burst", version: "1" },
-        },
-      }),
+      body: JSON.stringify(initializeRequest()),
     });
     const session = init.headers.get("mcp-session-id")!;
     await init.body?.cancel();

@@ -7,20 +7,14 @@ import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { AsApi } from "../src/api/mod.ts";
 import {
-  Activity,
-  createServer,
   type HttpEndpoint,
   type HttpOptions,
-  NoCredentials,
   selectTools,
-  serveHttp,
-  StaticToken,
   type ToolSelection,
 } from "../src/mcp/mod.ts";
 import { startStub, type StubServer } from "../src/stub/mod.ts";
-import { seedIds } from "./_helpers.ts";
+import { initializeRequest, seedIds, serveForStub } from "./_helpers.ts";
 
 interface Setup {
   stub: StubServer;
@@ -33,24 +27,10 @@ async function withHttp(
   options: Partial<HttpOptions> & { selection?: ToolSelection; serverToken?: boolean } = {},
 ): Promise<void> {
   const stub = await startStub();
-  const activity = new Activity();
-  const api = new AsApi({ url: stub.url, env: () => undefined });
-  const tokens = options.serverToken ? new StaticToken(stub.tokens.admin) : new NoCredentials();
-  const endpoint = serveHttp({
-    hostname: "127.0.0.1",
-    port: 0,
-    allowedOrigins: [],
-    allowServerCredentials: false,
-    activity,
-    makeServer: () =>
-      createServer({
-        api,
-        tokens,
-        version: "test",
-        activity,
-        tools: selectTools(options.selection),
-      }),
-    ...options,
+  const { serverToken, ...rest } = options;
+  const endpoint = serveForStub(stub, {
+    ...rest,
+    serverToken: serverToken ? stub.tokens.admin : undefined,
   });
   const clients: Client[] = [];
   try {
@@ -88,16 +68,7 @@ function userOf(result: CallToolResult): unknown {
   return (result.structuredContent as { msg: { user?: unknown } }).msg.user;
 }
 
-const INITIALIZE = JSON.stringify({
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-06-18",
-    capabilities: {},
-    clientInfo: { name: "raw", version: "1" },
-  },
-});
+const INITIALIZE = JSON.stringify(initializeRequest());
 
 function post(url: string, headers: Record<string, string> = {}): Promise<Response> {
   return fetch(url, {

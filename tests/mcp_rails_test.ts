@@ -4,8 +4,6 @@
  * the tool selection rules.
  */
 import assert from "node:assert/strict";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import { AsApi } from "../src/api/mod.ts";
 import { redact } from "../src/log.ts";
@@ -18,7 +16,7 @@ import {
   StaticToken,
 } from "../src/mcp/mod.ts";
 import { startStub, type StubServer } from "../src/stub/mod.ts";
-import { seedIds } from "./_helpers.ts";
+import { closeSession, connectInMemory, seedIds, toolCaller } from "./_helpers.ts";
 
 type Answer = { action: "accept" | "decline" | "cancel"; content?: Record<string, unknown> };
 
@@ -41,30 +39,22 @@ async function withRig(
     fileRoot: options.fileRoot,
   });
   const asked: string[] = [];
-  const client = new Client(
-    { name: "rails-test", version: "1.0.0" },
-    { capabilities: options.answer ? { elicitation: {} } : {} },
-  );
-  if (options.answer) {
-    const answer = options.answer;
+  const answer = options.answer;
+  const client = await connectInMemory(server, answer ? { elicitation: {} } : {}, (client) => {
+    if (!answer) return;
     client.setRequestHandler(ElicitRequestSchema, (request: { params: { message: string } }) => {
       asked.push(request.params.message);
       return answer;
     });
-  }
-  const [a, b] = InMemoryTransport.createLinkedPair();
-  await Promise.all([server.connect(b), client.connect(a)]);
+  });
   try {
     await fn({
       stub,
       asked,
-      call: async (name, args = {}) =>
-        await client.callTool({ name, arguments: args }) as CallToolResult,
+      call: toolCaller(client),
     });
   } finally {
-    await client.close();
-    await server.close();
-    await stub.shutdown();
+    await closeSession(client, server, stub);
   }
 }
 

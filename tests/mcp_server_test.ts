@@ -4,8 +4,7 @@
  * `isError`, bad inputs refused with nothing sent, and credentials (static and Keycloak).
  */
 import assert from "node:assert/strict";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { AsApi, OPERATIONS } from "../src/api/mod.ts";
 import {
@@ -17,7 +16,7 @@ import {
 } from "../src/mcp/mod.ts";
 import { KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
 import { CASES, type Ids, STUB_NOW } from "./_cases.ts";
-import { seedIds } from "./_helpers.ts";
+import { closeSession, connectInMemory, seedIds, toolCaller } from "./_helpers.ts";
 
 interface Session {
   client: Client;
@@ -36,20 +35,15 @@ async function withSession(
     tokens: tokensFor(stub),
     version: "test",
   });
-  const client = new Client({ name: "test-client", version: "1.0.0" });
-  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  await Promise.all([server.connect(serverSide), client.connect(clientSide)]);
+  const client = await connectInMemory(server);
   try {
     await fn({
       client,
       stub,
-      call: async (name, args = {}) =>
-        await client.callTool({ name, arguments: args }) as CallToolResult,
+      call: toolCaller(client),
     });
   } finally {
-    await client.close();
-    await server.close();
-    await stub.shutdown();
+    await closeSession(client, server, stub);
   }
 }
 

@@ -9,7 +9,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { OPERATIONS } from "../src/api/mod.ts";
 import { KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
-import { seedIds } from "./_helpers.ts";
+import { initializeRequest, seedIds } from "./_helpers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -106,16 +106,7 @@ Deno.test("stdout holds only JSON-RPC messages, and the server exits when stdin 
     stderr: "piped",
   }).spawn();
   const messages = [
-    {
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-06-18",
-        capabilities: {},
-        clientInfo: { name: "raw", version: "1" },
-      },
-    },
+    initializeRequest(),
     { jsonrpc: "2.0", method: "notifications/initialized" },
     { jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "get_units", arguments: {} } },
     {
@@ -416,16 +407,7 @@ Deno.test("a burst of malformed MCP input on stdio never stops the server", asyn
   };
   const send = (line: string) => writer.write(new TextEncoder().encode(`${line}\n`));
   try {
-    await send(JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-06-18",
-        capabilities: {},
-        clientInfo: { name: "b", version: "1" },
-      },
-    }));
+    await send(JSON.stringify(initializeRequest()));
     await waitFor(1);
     await send(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
     const call = (id: number, name: string, args: unknown) =>
