@@ -75,6 +75,7 @@ async function main(): Promise<number> {
     logLine(`squonk2-as-mcp: using ${config.url}${tls} with ${tokens.kind} credentials`);
   }
 
+  if (config.transport === "http") mode += "; over HTTP, each caller's own bearer token is used";
   if (!config.fileRoot) {
     // Nothing is read from disk without an upload folder: give up the permission altogether.
     await Deno.permissions.revoke({ name: "read" });

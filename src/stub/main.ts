@@ -44,6 +44,9 @@ Demo users and their bearer tokens (stub only, not secrets):
   alice  ${stub.tokens.alice}   (member of "Informatics Matters")
   bob    ${stub.tokens.bob}   (no organisation)
 
+Keycloak-compatible token endpoint: ${stub.keycloak.url}/realms/${stub.keycloak.realm}/protocol/openid-connect/token
+  client "${stub.keycloak.clientId}", users' passwords "<user>-password"
+
 Try: curl -H "Authorization: Bearer ${stub.tokens.alice}" ${stub.url}/user/account
 Press Ctrl+C to stop.`);
   Deno.addSignalListener("SIGINT", () => stub.shutdown().then(() => Deno.exit(0)));
