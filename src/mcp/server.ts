@@ -17,7 +17,12 @@ import { redact } from "../log.ts";
 import { CredentialsError, type TokenSource } from "./credentials.ts";
 import { resolveUpload } from "./files.ts";
 import { DEFAULT_MAX_RESULT_BYTES, limitMsg } from "./limit.ts";
-import { API_RV_JSON_SCHEMA, inputJsonSchema, type ListedTool } from "./listing.ts";
+import {
+  API_RV_JSON_SCHEMA,
+  inputJsonSchema,
+  type JsonSchema,
+  type ListedTool,
+} from "./listing.ts";
 import { cleanValue, mayHideText } from "./sanitize.ts";
 import { selectTools } from "./selection.ts";
 
@@ -144,6 +149,18 @@ const HINTS: Readonly<Record<number, string>> = {
   404:
     "Nothing has that id: list what exists first (get_organisations, get_units, get_available_products, get_available_assets)",
 };
+
+const LISTED_SCHEMAS = new Map<string, JsonSchema>();
+
+/** A tool's listed input schema, converted once per process (HTTP makes a server per session). */
+function listedInputSchema(name: string, shape: z.ZodRawShape): JsonSchema {
+  let schema = LISTED_SCHEMAS.get(name);
+  if (!schema) {
+    schema = inputJsonSchema(shape);
+    LISTED_SCHEMAS.set(name, schema);
+  }
+  return schema;
+}
 
 /** The annotations of a row: a pure function of its kind. */
 export function annotationsFor(row: Operation): ToolAnnotations {
@@ -315,7 +332,7 @@ export function createServer(options: ServerOptions): McpServer {
     listed.push({
       name,
       description: config.description,
-      inputSchema: inputJsonSchema(config.inputSchema),
+      inputSchema: listedInputSchema(name, config.inputSchema),
       outputSchema: API_RV_JSON_SCHEMA,
       annotations: config.annotations,
     });
