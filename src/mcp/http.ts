@@ -10,7 +10,7 @@ import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { logLine } from "../log.ts";
-import type { Activity } from "./server.ts";
+import type { Activity } from "./activity.ts";
 
 /** How the HTTP endpoint is served. */
 export interface HttpOptions {

@@ -9,6 +9,15 @@
  */
 import { z } from "zod";
 
+/** The ApiRv shape, as zod: what every tool returns. */
+export const API_RV_SHAPE = {
+  success: z.boolean().describe("Whether the Account Server answered with a success status"),
+  msg: z.record(z.string(), z.unknown()).describe(
+    "The response body on success; { error, hint? } on failure",
+  ),
+  http_status_code: z.number().int().describe("HTTP status, or 0 when no response came"),
+};
+
 /** A JSON Schema object, as listed. */
 export type JsonSchema = { [key: string]: unknown };
 

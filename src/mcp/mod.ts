@@ -5,15 +5,15 @@
  * @module
  */
 export {
-  Activity,
   annotationsFor,
-  API_RV_SHAPE,
   createServer,
   INSTRUCTIONS,
   MAX_TIMEOUT_S,
   type ServerOptions,
-  toolResult,
 } from "./server.ts";
+export { Activity } from "./activity.ts";
+export { toolResult } from "./result.ts";
+export { API_RV_SHAPE } from "./listing.ts";
 export {
   CredentialsError,
   type KeycloakOptions,

@@ -12,19 +12,18 @@ import {
   type ToolAnnotations,
 } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
-import { type ApiRv, type AsApi, type Operation, OPERATIONS, pathParams } from "../api/mod.ts";
-import { redact } from "../log.ts";
+import { type AsApi, type Operation, OPERATIONS, pathParams } from "../api/mod.ts";
 import { CredentialsError, type TokenSource } from "./credentials.ts";
 import { resolveUpload } from "./files.ts";
-import { DEFAULT_MAX_RESULT_BYTES, limitMsg } from "./limit.ts";
 import {
   API_RV_JSON_SCHEMA,
   inputJsonSchema,
   type JsonSchema,
   type ListedTool,
 } from "./listing.ts";
-import { cleanValue, mayHideText } from "./sanitize.ts";
 import { selectTools } from "./selection.ts";
+import { Activity } from "./activity.ts";
+import { toolResult } from "./result.ts";
 
 /** What the server is built from. */
 export interface ServerOptions {
@@ -44,62 +43,6 @@ export interface ServerOptions {
   maxResultBytes?: number;
 }
 
-/** Counts calls in flight, tells when none are left, and can cancel them all. */
-export class Activity {
-  #active = 0;
-  #idle: (() => void)[] = [];
-  #cancel = new AbortController();
-
-  /** Aborted by `cancelAll()`: every call in flight listens to it. */
-  get signal(): AbortSignal {
-    return this.#cancel.signal;
-  }
-
-  /** Cancels every call in flight (and any started later). */
-  cancelAll(): void {
-    this.#cancel.abort();
-  }
-
-  /**
-   * Waits up to `graceMs` for calls in flight, then cancels the rest and waits for them to
-   * answer, so each caller hears how their call ended before the connection closes.
-   */
-  async drain(graceMs: number): Promise<void> {
-    await this.idle(graceMs);
-    this.cancelAll();
-    await this.idle(2_000);
-    // The SDK sends a tool's answer a few turns after the tool returns it.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-
-  /** How many calls are in flight. */
-  get active(): number {
-    return this.#active;
-  }
-
-  /** Runs `work`, counting it as in flight until it settles. */
-  async track<T>(work: () => Promise<T>): Promise<T> {
-    this.#active++;
-    try {
-      return await work();
-    } finally {
-      if (--this.#active === 0) this.#idle.splice(0).forEach((resolve) => resolve());
-    }
-  }
-
-  /** Resolves when no call is in flight, or after `ms`, whichever is first. */
-  idle(ms: number): Promise<void> {
-    if (this.#active === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.#idle.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-  }
-}
-
 /** What the SDK passes a tool callback besides its arguments, as far as this server uses it. */
 interface CallExtra {
   signal: AbortSignal;
@@ -108,15 +51,6 @@ interface CallExtra {
 
 /** The longest `timeout_s` a tool call may ask for. */
 export const MAX_TIMEOUT_S = 60;
-
-/** The ApiRv shape every tool declares as its output. */
-export const API_RV_SHAPE = {
-  success: z.boolean().describe("Whether the Account Server answered with a success status"),
-  msg: z.record(z.string(), z.unknown()).describe(
-    "The response body on success; { error, hint? } on failure",
-  ),
-  http_status_code: z.number().int().describe("HTTP status, or 0 when no response came"),
-};
 
 const TIMEOUT_S = z
   .number({ error: `must be a number of seconds from 0.1 to ${MAX_TIMEOUT_S}` })
@@ -138,18 +72,6 @@ export const INSTRUCTIONS =
 - Every tool takes an optional timeout_s: seconds to wait for the AS (default 4, at most 60).
 - Every tool returns { success, msg, http_status_code }: msg is the AS's answer, or { error, hint } on failure. http_status_code 0 means no answer came (or the request was refused before sending).`;
 
-const NO_ANSWER_HINT =
-  "No answer from the Account Server: it may be down or slow; try again, or with a larger timeout_s";
-
-const HINTS: Readonly<Record<number, string>> = {
-  400: "The Account Server refused the request as invalid: read the error and fix the arguments",
-  401:
-    "The server's access token is missing, invalid or expired: the operator must fix its credentials",
-  403: "The caller is not a member of that Organisation or Unit, or not an admin (see get_account)",
-  404:
-    "Nothing has that id: list what exists first (get_organisations, get_units, get_available_products, get_available_assets)",
-};
-
 const LISTED_SCHEMAS = new Map<string, JsonSchema>();
 
 /** A tool's listed input schema, converted once per process (HTTP makes a server per session). */
@@ -170,42 +92,6 @@ export function annotationsFor(row: Operation): ToolAnnotations {
     destructiveHint: row.kind === "delete",
     idempotentHint: row.kind !== "create",
     openWorldHint: true,
-  };
-}
-
-/**
- * An ApiRv as a tool result: structured, repeated as JSON text, an error when it failed. What
- * came from the Account Server is cleaned of hidden characters; errors pass through redaction.
- */
-export function toolResult(rv: ApiRv, maxBytes = DEFAULT_MAX_RESULT_BYTES): CallToolResult {
-  // Serialise once; clean and cut only when the text shows there is something to do.
-  let msg = rv.msg;
-  let json = JSON.stringify(msg);
-  if (mayHideText(json)) {
-    msg = cleanValue(msg);
-    json = JSON.stringify(msg);
-  }
-  const limited = limitMsg(msg, maxBytes, json);
-  if (limited !== msg) {
-    msg = limited;
-    json = JSON.stringify(msg);
-  }
-  if (!rv.success) {
-    const error = typeof msg.error === "string" ? redact(msg.error) : msg.error;
-    const noAnswer = rv.http_status_code === 0 &&
-      /no response|timed out|refused|closed before|could not be resolved/.test(String(error));
-    const hint = noAnswer ? NO_ANSWER_HINT : HINTS[rv.http_status_code];
-    msg = { ...msg, error, ...(hint && !("hint" in msg) ? { hint } : {}) };
-    json = JSON.stringify(msg);
-  }
-  const out = { success: rv.success, msg, http_status_code: rv.http_status_code };
-  return {
-    content: [{
-      type: "text",
-      text: `{"success":${rv.success},"msg":${json},"http_status_code":${rv.http_status_code}}`,
-    }],
-    structuredContent: out,
-    isError: !out.success,
   };
 }
 
