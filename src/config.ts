@@ -5,7 +5,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { checkApiUrl } from "./api/mod.ts";
+import { checkApiUrl, debugRequestsFrom, verifySslCertFrom } from "./api/mod.ts";
 import type { KeycloakOptions } from "./mcp/credentials.ts";
 import { checkFileRoot } from "./mcp/files.ts";
 import { isLoopback } from "./mcp/http.ts";
@@ -159,9 +159,8 @@ export function loadConfig(
   const verifyFlag = values["verify-ssl-cert"] as string | undefined;
   const verifySslCert = verifyFlag !== undefined
     ? yesNo("--verify-ssl-cert", verifyFlag)
-    // The Python client's rule: anything but "yes" turns verification off.
-    : (get("SQUONK2_ASAPI_VERIFY_SSL_CERT") ?? "yes").toLowerCase() === "yes";
-  const debugRequests = get("SQUONK2_API_DEBUG_REQUESTS")?.toLowerCase() === "yes";
+    : verifySslCertFrom(get("SQUONK2_ASAPI_VERIFY_SSL_CERT"));
+  const debugRequests = debugRequestsFrom(get("SQUONK2_API_DEBUG_REQUESTS"));
 
   const credentials = loadCredentials(get, verifySslCert);
   const demo = Boolean(values.demo) || url === undefined;

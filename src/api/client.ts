@@ -86,6 +86,19 @@ async function readText(response: Response, max: number): Promise<string> {
   return new TextDecoder().decode(all);
 }
 
+/**
+ * The Python client's rule for `SQUONK2_ASAPI_VERIFY_SSL_CERT`: verify unless the value is
+ * something other than "yes" (unset means "yes"; case and spaces do not matter).
+ */
+export function verifySslCertFrom(value: string | undefined): boolean {
+  return (value ?? "yes").trim().toLowerCase() === "yes";
+}
+
+/** `SQUONK2_API_DEBUG_REQUESTS`: on only for "yes" (case and spaces do not matter). */
+export function debugRequestsFrom(value: string | undefined): boolean {
+  return value?.trim().toLowerCase() === "yes";
+}
+
 /** Reads an environment variable, treating a denied permission as unset. */
 export function readEnv(name: string): string | undefined {
   try {
@@ -140,8 +153,8 @@ export class AsApi {
   constructor(options: AsApiOptions = {}) {
     const env = options.env ?? readEnv;
     this.#verifySslCert = options.verifySslCert ??
-      (env("SQUONK2_ASAPI_VERIFY_SSL_CERT") ?? "yes").trim().toLowerCase() === "yes";
-    this.#debug = options.debugRequests ?? env("SQUONK2_API_DEBUG_REQUESTS") === "yes";
+      verifySslCertFrom(env("SQUONK2_ASAPI_VERIFY_SSL_CERT"));
+    this.#debug = options.debugRequests ?? debugRequestsFrom(env("SQUONK2_API_DEBUG_REQUESTS"));
     this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     const url = options.url ?? env("SQUONK2_ASAPI_URL");
     if (url) {

@@ -17,8 +17,10 @@ export {
   type AsApiOptions,
   type CallOptions,
   checkApiUrl,
+  debugRequestsFrom,
   DEFAULT_TIMEOUT_S,
   readEnv,
+  verifySslCertFrom,
 } from "./client.ts";
 export {
   findOperation,
