@@ -180,7 +180,7 @@ function sdkListing(names: Set<string>): unknown {
       description: o.description,
       inputSchema: full({ ...o.params, timeout_s: timeout }),
       outputSchema: z.toJSONSchema(z.object(API_RV_SHAPE), { target: "draft-7", io: "output" }),
-      annotations: annotationsFor(o),
+      annotations: annotationsFor(o.kind, o.title),
       execution: { taskSupport: "forbidden" },
     })),
   };

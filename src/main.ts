@@ -114,7 +114,7 @@ async function main(): Promise<number> {
       await server.close().catch(() => {});
     };
     // The client closing stdin ends the session, and the server with it.
-    server.server.onclose = () => exitAfter(stop, stub);
+    server.onclose = () => exitAfter(stop, stub);
     await server.connect(new StdioTransport());
     logLine(`squonk2-as-mcp ${VERSION}: serving MCP on stdio (${offered})`);
   }

@@ -6,7 +6,7 @@
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { AsApi } from "../src/api/mod.ts";
 import {
@@ -74,7 +74,7 @@ export function initializeRequest(id = 1, name = "test"): Record<string, unknown
 
 /** An SDK Client connected to `server` over an in-memory linked pair. */
 export async function connectInMemory(
-  server: McpServer,
+  server: Server,
   capabilities: Record<string, unknown> = {},
   prepare?: (client: Client) => void,
 ): Promise<Client> {
@@ -96,7 +96,7 @@ export function toolCaller(
 /** Closes an in-memory session and its stub. */
 export async function closeSession(
   client: Client,
-  server: McpServer,
+  server: Server,
   stub: StubServer,
 ): Promise<void> {
   await client.close();

@@ -312,7 +312,7 @@ const BAD_INPUTS: [string, string, Record<string, unknown>, RegExp][] = [
     "an unknown parameter",
     "get_version",
     { verbose: true },
-    /verbose: is not a parameter of this operation/,
+    /verbose: not a parameter of get_version/,
   ],
   [
     "an empty name",

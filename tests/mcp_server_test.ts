@@ -84,13 +84,6 @@ Deno.test("tools/list has one tool per operation plus get_api_url, each fully de
     for (const tool of tools) {
       const a = tool.annotations;
       assert.ok(a, `${tool.name} has annotations`);
-      for (const hint of ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"]) {
-        assert.equal(
-          typeof (a as Record<string, unknown>)[hint],
-          "boolean",
-          `${tool.name} ${hint}`,
-        );
-      }
       assert.ok(a.title && tool.description, `${tool.name} has a title and a description`);
       assert.deepEqual(Object.keys(tool.outputSchema?.properties ?? {}).sort(), [
         "http_status_code",
@@ -101,23 +94,36 @@ Deno.test("tools/list has one tool per operation plus get_api_url, each fully de
     }
   }));
 
-Deno.test("annotations follow each operation's kind", () =>
+Deno.test("annotations say what each kind of tool does, leaving out the specification's defaults", () =>
   withSession(async ({ client }) => {
     const tools = await listTools(client);
-    for (const row of OPERATIONS) {
-      const a = tools.find((t) => t.name === row.name)!.annotations!;
-      assert.equal(a.title, row.title);
-      assert.equal(a.readOnlyHint, row.kind === "read", row.name);
-      assert.equal(a.destructiveHint, row.kind === "delete", row.name);
-      assert.equal(a.idempotentHint, row.kind !== "create", row.name);
-      assert.equal(a.openWorldHint, true);
-    }
+    const annotations = (name: string) => tools.find((t) => t.name === name)!.annotations;
+    // A hint left out means its default: readOnly false, destructive true, idempotent false,
+    // open world true; destructive and idempotent do not apply to read-only tools.
+    assert.deepEqual(annotations("get_unit"), { title: "Get unit", readOnlyHint: true });
+    assert.deepEqual(annotations("get_api_url"), {
+      title: "Get Account Server URL",
+      readOnlyHint: true,
+      openWorldHint: false,
+    });
+    assert.deepEqual(annotations("create_unit"), { title: "Create unit", destructiveHint: false });
+    assert.deepEqual(annotations("alter_unit"), {
+      title: "Alter unit",
+      destructiveHint: false,
+      idempotentHint: true,
+    });
+    assert.deepEqual(annotations("add_user_to_unit"), {
+      title: "Add user to unit",
+      destructiveHint: false,
+      idempotentHint: true,
+    });
+    assert.deepEqual(annotations("delete_unit"), { title: "Delete unit", idempotentHint: true });
   }));
 
 Deno.test("input schemas carry the operation's parameters, their descriptions and timeout_s", () =>
   withSession(async ({ client }) => {
     const instructions = client.getInstructions() ?? "";
-    assert.match(instructions, /optional timeout_s: seconds to wait .* at most 60/);
+    assert.match(instructions, /optional timeout_s: seconds to wait .* from 0.1 to 60/);
     const tools = await listTools(client);
     for (const row of OPERATIONS) {
       const schema = tools.find((t) => t.name === row.name)!.inputSchema;
@@ -132,7 +138,18 @@ Deno.test("input schemas carry the operation's parameters, their descriptions an
         assert.ok(property.description, `${row.name}.${name} is described`);
       }
     }
-    const createUnit = tools.find((t) => t.name === "create_unit")!.inputSchema;
+    const createUnit = tools.find((t) => t.name === "create_unit")!.inputSchema as
+      & Record<
+        string,
+        unknown
+      >
+      & { properties: Record<string, unknown>; required?: string[] };
+    assert.equal(createUnit.additionalProperties, false, "no other argument is accepted");
+    assert.deepEqual(createUnit.properties.timeout_s, {
+      type: "number",
+      minimum: 0.1,
+      maximum: 60,
+    });
     assert.deepEqual([...(createUnit.required ?? [])].sort(), [
       "billing_day",
       "org_id",

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { z } from "zod";
+import { checkParams } from "./check.ts";
 import { logLine } from "../log.ts";
 import {
   findOperation,
@@ -16,6 +16,15 @@ import {
 } from "./operations.ts";
 import { describeNoResponse, isRecord, serverErrorText, statusLine, truncate } from "./_failure.ts";
 import { type Outgoing, send } from "./_transport.ts";
+
+/** A call that `AsApi.check` accepted: its operation and its parsed parameters. */
+export interface CheckedCall {
+  readonly operation: Operation;
+  readonly params: Readonly<Params>;
+}
+
+/** The calls `check` made, so `send` can refuse one built by hand. */
+const CHECKED = new WeakSet<CheckedCall>();
 
 /** What every operation returns: `{ success, msg, http_status_code }`. */
 export interface ApiRv {
@@ -35,6 +44,11 @@ export interface CallOptions {
   timeoutS?: number;
   /** Abandons the call (e.g. when an MCP request is cancelled). */
   signal?: AbortSignal;
+  /**
+   * Reads the file a `content_file` parameter names (default: `Deno.readFile`). A server confines
+   * uploads with it; what it throws is reported as the parameter's error, and nothing is sent.
+   */
+  readFile?: (path: string) => Promise<Uint8Array<ArrayBuffer>>;
 }
 
 /** How a client is set up. Values left out come from the environment. */
@@ -147,7 +161,6 @@ export class AsApi {
   #verifySslCert: boolean;
   #debug: boolean;
   #maxResponseBytes: number;
-  #schemas = new Map<string, z.ZodType<Params>>();
 
   /** A client from `options`, falling back to `SQUONK2_ASAPI_URL` and friends. */
   constructor(options: AsApiOptions = {}) {
@@ -187,22 +200,42 @@ export class AsApi {
     return this.callByName(name, params, options);
   }
 
-  /** Calls an operation whose name and parameters are only known at run time (e.g. from MCP). */
+  /** Calls an operation whose name and parameters are only known at run time. */
   async callByName(name: string, params: unknown, options: CallOptions = {}): Promise<ApiRv> {
-    const row = findOperation(name);
-    if (!row) return failure(0, `Unknown operation "${name}"`);
-    const refuse = (why: string) => failure(0, `Cannot ${name}: ${why}`);
+    const checked = this.check(name, params);
+    return "error" in checked ? failure(0, checked.error) : await this.send(checked, options);
+  }
 
+  /**
+   * Checks a call before it is sent: the operation exists, every parameter is known and valid,
+   * and the rules across parameters hold. `also` names parameters the caller handles itself
+   * (suggested for misspellings, never sent). Send the result with `send`.
+   */
+  check(
+    name: string,
+    params: unknown,
+    options: { also?: readonly string[] } = {},
+  ): CheckedCall | { error: string } {
+    const row = findOperation(name);
+    if (!row) return { error: `Unknown operation "${name}"` };
+    const parsed = checkParams(row.params, params, { label: name, also: options.also });
+    if ("error" in parsed) return { error: `Cannot ${name}: invalid input: ${parsed.error}` };
+    const rule = row.check?.(parsed.params);
+    if (rule) return { error: `Cannot ${name}: invalid input: ${rule}` };
+    const call: CheckedCall = { operation: row, params: parsed.params };
+    CHECKED.add(call);
+    return call;
+  }
+
+  /** Sends a call that `check` accepted, resolving to its ApiRv. */
+  async send(call: CheckedCall, options: CallOptions = {}): Promise<ApiRv> {
+    const row = call.operation;
+    const refuse = (why: string) => failure(0, `Cannot ${row.name}: ${why}`);
+    if (!CHECKED.has(call)) return refuse("the call was not checked with check()");
     const timeoutS = options.timeoutS ?? DEFAULT_TIMEOUT_S;
     if (!(Number.isFinite(timeoutS) && timeoutS > 0 && timeoutS <= 3600)) {
       return refuse(`timeout_s: must be a number of seconds above 0 and at most 3600`);
     }
-    const parsed = this.#schema(row).safeParse(params ?? {});
-    if (!parsed.success) {
-      return refuse(`invalid input: ${describeIssues(parsed.error, params ?? {})}`);
-    }
-    const rule = row.check?.(parsed.data);
-    if (rule) return refuse(`invalid input: ${rule}`);
     if (this.#urlError) return refuse(this.#urlError);
     if (!this.#url) {
       return refuse(
@@ -217,20 +250,14 @@ export class AsApi {
 
     let request: Outgoing;
     try {
-      request = await buildRequest(this.#url, row, parsed.data, row.token ? options.token : "");
+      request = await buildRequest(this.#url, row, call.params, {
+        token: row.token ? options.token : undefined,
+        readFile: options.readFile,
+      });
     } catch (error) {
       return refuse(error instanceof Error ? error.message : String(error));
     }
     return await this.#exchange(row, request, timeoutS, options.signal);
-  }
-
-  #schema(row: Operation): z.ZodType<Params> {
-    let schema = this.#schemas.get(row.name);
-    if (!schema) {
-      schema = z.strictObject(row.params);
-      this.#schemas.set(row.name, schema);
-    }
-    return schema;
   }
 
   async #exchange(
@@ -303,31 +330,14 @@ function decode(row: Operation, response: Response, body: string): ApiRv {
   };
 }
 
-/** `billing_day: must be an integer from 1 to 28; org_id: ...` from zod's issues. */
-export function describeIssues(error: z.ZodError, input: unknown): string {
-  return error.issues.map((issue) => {
-    if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((k) => `${k}: is not a parameter of this operation`).join("; ");
-    }
-    const where = issue.path.map(String).join(".");
-    const given = issue.path.reduce<unknown>(
-      (value, key) => isRecord(value) ? value[key as string] : undefined,
-      input,
-    );
-    const message = issue.code === "invalid_type" && given === undefined
-      ? "is required"
-      : issue.message;
-    return where ? `${where}: ${message}` : message;
-  }).join("; ");
-}
-
 /** Builds the request for `row`: path parameters encoded as single segments, query and body. */
 export async function buildRequest(
   baseUrl: string,
   row: Operation,
   params: Params,
-  token: string | undefined,
+  options: Pick<CallOptions, "token" | "readFile"> = {},
 ): Promise<Outgoing> {
+  const token = options.token;
   const path = row.path.includes("{")
     ? row.path.replace(
       /\{(\w+)\}/g,
@@ -341,7 +351,7 @@ export async function buildRequest(
 
   let body: BodyInit | undefined;
   if (row.body && row.encoding === "multipart") {
-    body = await multipartBody(row, params);
+    body = await multipartBody(row, params, options.readFile ?? readLocalFile);
   } else if (row.body) {
     headers["content-type"] = "application/json";
     body = JSON.stringify(Object.fromEntries(bodyEntries(row, params)));
@@ -370,7 +380,20 @@ function bodyEntries(row: Operation, params: Params): [string, unknown][] {
   return entries;
 }
 
-async function multipartBody(row: Operation, params: Params): Promise<FormData> {
+async function readLocalFile(path: string): Promise<Uint8Array<ArrayBuffer>> {
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    throw new Error(`cannot read ${JSON.stringify(path)}: ${why}`);
+  }
+}
+
+async function multipartBody(
+  row: Operation,
+  params: Params,
+  readFile: (path: string) => Promise<Uint8Array<ArrayBuffer>>,
+): Promise<FormData> {
   const form = new FormData();
   for (const [field, value] of bodyEntries(row, params)) {
     const source = row.body?.[field];
@@ -378,10 +401,10 @@ async function multipartBody(row: Operation, params: Params): Promise<FormData> 
       const path = String(value);
       let bytes: Uint8Array<ArrayBuffer>;
       try {
-        bytes = await Deno.readFile(path);
+        bytes = await readFile(path);
       } catch (error) {
         const why = error instanceof Error ? error.message : String(error);
-        throw new Error(`${source.param}: cannot read ${JSON.stringify(path)}: ${why}`);
+        throw new Error(`${source.param}: ${why}`);
       }
       form.append(field, new Blob([bytes]), path.split(/[\\/]/).pop() || "content");
     } else {

@@ -17,6 +17,7 @@ export {
   type AsApiOptions,
   type CallOptions,
   checkApiUrl,
+  type CheckedCall,
   debugRequestsFrom,
   DEFAULT_TIMEOUT_S,
   readEnv,
@@ -34,6 +35,7 @@ export {
   type Toolset,
   TOOLSETS,
 } from "./operations.ts";
+export { type Checked, type CheckOptions, checkParams, nearestName } from "./check.ts";
 export { AS_ID_PATTERN, ENUMS } from "./params.ts";
 export { describeNoResponse, isRecord, serverErrorText, statusLine } from "./_failure.ts";
 export { send } from "./_transport.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
+import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
 import { logLine } from "../log.ts";
@@ -23,7 +23,7 @@ export interface HttpOptions {
   /** Serve requests without a bearer token with the server's own credentials. */
   allowServerCredentials: boolean;
   /** Builds the MCP server of one session. */
-  makeServer: () => McpServer;
+  makeServer: () => Server;
   /** The tool calls in flight, shared by all sessions' servers. */
   activity: Activity;
   /** How long a shutdown waits for calls in flight before cancelling them (default 10 s). */
@@ -42,7 +42,7 @@ export interface HttpEndpoint {
 
 interface Session {
   transport: WebStandardStreamableHTTPServerTransport;
-  server: McpServer;
+  server: Server;
   /** Who opened it: a JWT's subject, or the token itself, or "" for the server's credentials. */
   owner: string;
 }

@@ -4,16 +4,18 @@
  *
  * @module
  */
+export { createServer, INSTRUCTIONS, MAX_TIMEOUT_S, type ServerOptions } from "./server.ts";
 export {
   annotationsFor,
-  createServer,
-  INSTRUCTIONS,
-  MAX_TIMEOUT_S,
-  type ServerOptions,
-} from "./server.ts";
+  type CallContext,
+  localTool,
+  type LocalToolDefinition,
+  type Prepared,
+  type Tool,
+} from "./tool.ts";
 export { Activity } from "./activity.ts";
 export { toolResult } from "./result.ts";
-export { API_RV_SHAPE } from "./listing.ts";
+export { API_RV_SHAPE, listTools, withoutMentions } from "./listing.ts";
 export {
   CredentialsError,
   type KeycloakOptions,

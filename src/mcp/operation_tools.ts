@@ -1,0 +1,130 @@
+/**
+ * The operation table's rows as tools. A call is checked once by the client's own check, then
+ * goes through the gate every Account Server call passes: the caller's or the operator's token,
+ * confirmation of deletes, uploads only from the operator's folder, one retry of a read whose
+ * renewable token was refused, and a result built by `toolResult`.
+ *
+ * @module
+ */
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import {
+  type ApiRv,
+  type AsApi,
+  type CheckedCall,
+  type Operation,
+  OPERATIONS,
+  pathParams,
+} from "../api/mod.ts";
+import { CredentialsError, type TokenSource } from "./credentials.ts";
+import { resolveUpload } from "./files.ts";
+import { toolResult } from "./result.ts";
+import { annotationsFor, type CallContext, type Tool } from "./tool.ts";
+
+/** What the operation tools need from the server. */
+export interface OperationToolOptions {
+  api: AsApi;
+  /** The operator's credentials, used when a call brings no token of its own. */
+  tokens: TokenSource;
+  /** The real path of the only folder `content_file` may read from; none: uploads refused. */
+  fileRoot?: string;
+  /** Results larger than this many bytes of JSON are cut. */
+  maxResultBytes?: number;
+}
+
+/** The name of the parameter every tool takes besides its own. */
+export const TIMEOUT_PARAM = "timeout_s";
+
+/** One tool per row of the operation table. */
+export function operationTools(options: OperationToolOptions): Tool[] {
+  return OPERATIONS.map((row) => ({
+    name: row.name,
+    toolset: row.toolset,
+    kind: row.kind,
+    title: row.title,
+    description: row.description,
+    params: row.params,
+    annotations: annotationsFor(row.kind, row.title),
+    prepare(args) {
+      const checked = options.api.check(row.name, args, { also: [TIMEOUT_PARAM] });
+      if ("error" in checked) return checked;
+      return (context) => runOperation(checked, context, options);
+    },
+  }));
+}
+
+/** A failure decided here, before anything reached the Account Server. */
+export function notSent(error: string): ApiRv {
+  return { success: false, msg: { error }, http_status_code: 0 };
+}
+
+/** `Cannot <name>: <why>`, decided before anything reached the Account Server. */
+export function refusal(name: string, why: string): ApiRv {
+  return notSent(`Cannot ${name}: ${why}`);
+}
+
+/** "Delete unit: unit \"unit-…\"": what a delete acts on, named by its path parameters. */
+function describeTarget(row: Operation, params: Readonly<Record<string, unknown>>): string {
+  const what = pathParams(row).map((n) => `${n.replace(/_id$/, "")} "${params[n]}"`).join(", ");
+  return what ? `${row.title}: ${what}` : row.title;
+}
+
+/** The token a call is sent with: the caller's own, else the operator's. */
+async function tokenFor(
+  row: Operation,
+  context: CallContext,
+  tokens: TokenSource,
+): Promise<{ token?: string } | { error: string }> {
+  if (!row.token) return {};
+  if (context.callerToken !== undefined) return { token: context.callerToken };
+  try {
+    return { token: await tokens.getToken() };
+  } catch (error) {
+    return { error: error instanceof CredentialsError ? error.message : "could not get a token" };
+  }
+}
+
+async function runOperation(
+  call: CheckedCall,
+  context: CallContext,
+  options: OperationToolOptions,
+): Promise<CallToolResult> {
+  const row = call.operation;
+  const result = (rv: ApiRv) => toolResult(rv, options.maxResultBytes);
+  const token = await tokenFor(row, context, options.tokens);
+  if ("error" in token) return result(refusal(row.name, token.error));
+  if (row.kind === "delete") {
+    const message = `${describeTarget(row, call.params)}. This cannot be undone. Go ahead?`;
+    if (!(await context.confirm(message))) {
+      return result(refusal(row.name, "the user did not confirm; nothing was sent"));
+    }
+  }
+  const send = (withToken: string | undefined) =>
+    options.api.send(call, {
+      token: withToken,
+      timeoutS: context.timeoutS,
+      signal: context.signal,
+      readFile: (path) => readUpload(options.fileRoot, path),
+    });
+  let rv = await send(token.token);
+  const own = context.callerToken === undefined;
+  if (rv.http_status_code === 401 && own && token.token) {
+    options.tokens.invalidate(token.token);
+    // A refused token was not used to change anything, but only a read is sent again: a tool
+    // call reaches the Account Server with a change at most once, whatever happens.
+    if (row.kind === "read" && options.tokens.renewable) {
+      const renewed = await options.tokens.getToken().catch(() => undefined);
+      if (renewed) rv = await send(renewed);
+    }
+  }
+  return result(rv);
+}
+
+/** Reads an upload from the operator's folder, refusing anything outside it. */
+async function readUpload(
+  root: string | undefined,
+  path: string,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const upload = await resolveUpload(root, path);
+  if ("error" in upload) throw new Error(upload.error);
+  return await Deno.readFile(upload.path);
+}
