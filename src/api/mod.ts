@@ -34,6 +34,6 @@ export {
   type Toolset,
   TOOLSETS,
 } from "./operations.ts";
-export { AS_ID_PATTERN, ENUMS } from "./params.ts";
+export { AS_ID_PATTERN, ASSET_NAME_PATTERN, ENUMS } from "./params.ts";
 export { describeNoResponse, isRecord, serverErrorText, statusLine } from "./_failure.ts";
 export { send } from "./_transport.ts";

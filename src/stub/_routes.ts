@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ENUMS } from "../api/params.ts";
+import { ASSET_NAME_PATTERN, ENUMS } from "../api/params.ts";
 import type { OperationName } from "../api/operations.ts";
 import {
   type Asset,
@@ -600,6 +600,9 @@ export const HANDLERS: Record<OperationName, Handler> = {
   create_asset: (ctx) => {
     const { state, user, body } = ctx;
     const name = stringField(body, "name");
+    if (!ASSET_NAME_PATTERN.test(name)) {
+      bad(`"name" must be 1-63 lowercase letters, digits or "-" (${ASSET_NAME_PATTERN.source})`);
+    }
     const scope = enumField(body, "scope", ENUMS.AssetScope) ?? bad('"scope" is required');
     const scopeId = assetScopeTarget(ctx, scope, optionalString(body, "scope_id"));
     const content = contentOf(body) ?? bad('Give "content_string" or "content_file"');
