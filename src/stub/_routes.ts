@@ -224,6 +224,7 @@ function availableUnits(ctx: Context): Reply {
 
 /** The handler of every operation, by the operation's name. */
 export const HANDLERS: Record<OperationName, Handler> = {
+  // Never reached through the stub: ping sends get_version's request (the table's sameRequestAs).
   ping: version,
   get_version: version,
   get_event_stream_version: () =>
