@@ -217,7 +217,7 @@ Deno.test("TLS off: a delete answered 204 with no body, and timeouts, work the s
     const api = new AsApi({ url: stub.url, verifySslCert: false, env: () => undefined });
     const rv = await api.call("delete_personal_unit", {}, { token: stub.tokens.bob });
     assert.deepEqual(rv, { success: true, msg: {}, http_status_code: 204 });
-    stub.inject("ping", { delayMs: 10_000 });
+    stub.inject("get_version", { delayMs: 10_000 });
     const slow = await api.call("ping", {}, { timeoutS: 0.2 });
     assert.deepEqual(slow.msg, { error: "Cannot ping: no response within 0.2 s (timed out)" });
   } finally {
@@ -347,6 +347,20 @@ const BAD_INPUTS: [string, string, Record<string, unknown>, RegExp][] = [
     scope: "UNIT",
     content_string: "a",
   }, /scope_id: is required when scope is "UNIT"/],
+  ["an asset name with capitals and a space", "create_asset", {
+    name: "My Key",
+    description: "",
+    scope: "USER",
+    scope_id: "alice",
+    content_string: "a",
+  }, /name: must be 1-63 lowercase letters, digits or "-" \(API 4\.4: \^\[a-z0-9-\]\{1,63\}\$\)$/],
+  ["an asset name of 64 characters", "create_asset", {
+    name: "a".repeat(64),
+    description: "",
+    scope: "USER",
+    scope_id: "alice",
+    content_string: "a",
+  }, /name: must be 1-63 lowercase letters/],
   ["an asset change with both contents", "alter_asset", {
     asset_id: "asset-00000000-0000-4000-8000-000000000009",
     content_string: "a",
@@ -392,7 +406,7 @@ Deno.test("path parameters are sent as single encoded segments", () =>
     assert.ok(stub.state.orgs.get(org)!.members.has("lab+o.neil@example.org"));
   }));
 
-Deno.test("get_available_assets picks the query key from the scope id's prefix", () =>
+Deno.test("get_available_assets sends a full product, unit or org id as such, else user_id", () =>
   withStub(async (stub, api) => {
     const ids = seedIds(stub);
     const cases: [string, string][] = [
@@ -400,6 +414,12 @@ Deno.test("get_available_assets picks the query key from the scope id's prefix",
       [ids.storageProduct, "product_id"],
       [ids.unit, "unit_id"],
       [ids.org, "org_id"],
+      ["org-admin", "user_id"],
+      ["unit-chemistry", "user_id"],
+      ["product-", "user_id"],
+      [ids.org.toUpperCase(), "user_id"],
+      [`${ids.unit}-x`, "user_id"],
+      [ids.aliceAsset, "user_id"],
     ];
     for (const [scopeId, key] of cases) {
       const rv = await api.call("get_available_assets", { scope_id: scopeId }, {
@@ -499,3 +519,103 @@ Deno.test("SQUONK2_API_DEBUG_REQUESTS=yes logs method, URL, status and time, nev
     assert.equal(stdout.includes(stub.tokens.alice), false);
     assert.equal(stub.requests[0]!.authorization, `Bearer ${stub.tokens.alice}`);
   }));
+
+/** A loopback server that counts the requests it gets: where a redirect points. */
+async function withTarget(fn: (target: { url: string; hits: () => number }) => Promise<void>) {
+  let hits = 0;
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    hits++;
+    return new Response("{}", { headers: { "content-type": "application/json" } });
+  });
+  try {
+    await fn({ url: `http://127.0.0.1:${server.addr.port}`, hits: () => hits });
+  } finally {
+    await server.shutdown();
+  }
+}
+
+const REDIRECTS: [number, string][] = [
+  [301, "Moved Permanently"],
+  [302, "Found"],
+  [307, "Temporary Redirect"],
+  [308, "Permanent Redirect"],
+];
+
+for (const [status, reason] of REDIRECTS) {
+  Deno.test(`a ${status} is not followed: the ApiRv says where it pointed and what to set`, () =>
+    withTarget((target) =>
+      withStub(async (stub, api) => {
+        const moved = `${target.url}/account-server-api`;
+        stub.inject("get_account", {
+          status,
+          headers: { location: `${moved}/user/account` },
+        });
+        const rv = await api.call("get_account", {}, { token: stub.tokens.alice });
+        assert.deepEqual(rv, {
+          success: false,
+          msg: {
+            error: `Cannot get_account: ${status} ${reason}: the Account Server redirects to ` +
+              `"${moved}/user/account", which is not followed (a redirect could carry the ` +
+              "credentials elsewhere); if that address is right, the operator should set " +
+              `SQUONK2_ASAPI_URL to "${moved}"`,
+          },
+          http_status_code: status,
+        });
+        assert.equal(stub.requests.length, 1);
+        assert.equal(target.hits(), 0, "the redirect target received no request");
+      })
+    ));
+}
+
+Deno.test("a redirect elsewhere keeps its query out of the suggested URL or names no URL", () =>
+  withTarget((target) =>
+    withStub(async (stub, api) => {
+      stub.inject("get_units", {
+        status: 302,
+        headers: { location: `${target.url}/v2/unit?name=Chemistry` },
+      });
+      const found = await api.call("get_units", { unit_name: "Chemistry" }, {
+        token: stub.tokens.alice,
+      });
+      assert.match(
+        String(found.msg.error),
+        new RegExp(`set SQUONK2_ASAPI_URL to "${target.url}/v2"$`),
+      );
+      stub.inject("get_units", { status: 301, headers: { location: "/login" } });
+      const login = await api.call("get_units", { unit_name: "Chemistry" }, {
+        token: stub.tokens.alice,
+      });
+      assert.match(
+        String(login.msg.error),
+        new RegExp(
+          `redirects to "${stub.origin}/login", .*set SQUONK2_ASAPI_URL to the Account Server's address there$`,
+        ),
+      );
+      assert.equal(target.hits(), 0);
+    })
+  ));
+
+Deno.test("TLS off: a redirect is not followed either, and says where it pointed", async () => {
+  const stub = await startStub(await selfSignedCertificate());
+  try {
+    await withTarget(async (target) => {
+      const api = new AsApi({ url: stub.url, verifySslCert: false, env: () => undefined });
+      stub.inject("get_account", {
+        status: 308,
+        headers: { location: `${target.url}/account-server-api/user/account` },
+      });
+      const rv = await api.call("get_account", {}, { token: stub.tokens.alice });
+      assert.equal(rv.http_status_code, 308);
+      assert.match(
+        String(rv.msg.error),
+        new RegExp(
+          `^Cannot get_account: 308 Permanent Redirect: the Account Server redirects to "${target.url}/account-server-api/user/account", which is not followed .*set SQUONK2_ASAPI_URL to "${target.url}/account-server-api"$`,
+        ),
+      );
+      assert.equal(stub.requests.length, 1);
+      assert.equal(target.hits(), 0, "the redirect target received no request");
+    });
+  } finally {
+    await stub.shutdown();
+  }
+});

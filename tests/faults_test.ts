@@ -50,7 +50,7 @@ const rvOf = (result: CallToolResult) => result.structuredContent as Rv;
 
 Deno.test("a stall past timeout_s returns within timeout_s plus a small margin, as a failure", () =>
   withRig(async ({ stub, call }) => {
-    stub.inject("get_units", { delayMs: 20_000 });
+    stub.inject("get_available_units", { delayMs: 20_000 });
     const started = performance.now();
     const result = await call("get_units", { timeout_s: 0.5 });
     const seconds = (performance.now() - started) / 1000;
@@ -116,7 +116,7 @@ const BAD_ANSWERS: [string, Fault, number, RegExp][] = [
 for (const [what, fault, status, error] of BAD_ANSWERS) {
   Deno.test(`${what} gives a clean failure and the server goes on working`, () =>
     withRig(async ({ stub, call }) => {
-      stub.inject("get_units", { ...fault, times: 1 });
+      stub.inject("get_available_units", { ...fault, times: 1 });
       const result = await call("get_units");
       assert.equal(result.isError, true);
       const rv = rvOf(result);

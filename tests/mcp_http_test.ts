@@ -204,7 +204,7 @@ Deno.test("toolsets over HTTP offer exactly their tools", () =>
 Deno.test("shutdown lets a call in flight finish, then refuses new requests", () =>
   withHttp(async ({ stub, endpoint, connect }) => {
     const client = await connect(stub.tokens.alice);
-    stub.inject("get_units", { delayMs: 400 });
+    stub.inject("get_available_units", { delayMs: 400 });
     const inFlight = callTool(client, "get_units");
     while (stub.requests.length === 0) await new Promise((r) => setTimeout(r, 10));
     const stopped = endpoint.shutdown();
@@ -218,7 +218,7 @@ Deno.test("shutdown lets a call in flight finish, then refuses new requests", ()
 Deno.test("shutdown cancels a call that outlives the grace period", () =>
   withHttp(async ({ stub, endpoint, connect }) => {
     const client = await connect(stub.tokens.alice);
-    stub.inject("get_units", { delayMs: 30_000 });
+    stub.inject("get_available_units", { delayMs: 30_000 });
     const inFlight = callTool(client, "get_units", { timeout_s: 60 }).then(
       (result) => ({ result }),
       (error) => ({ error }),

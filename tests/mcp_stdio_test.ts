@@ -339,7 +339,7 @@ Deno.test("--transport http: callers use their own tokens; SIGTERM waits for a c
     assert.deepEqual(await who(alice), { id: "alice" });
     assert.deepEqual(await who(bob), { id: "bob" });
 
-    stub.inject("get_units", { delayMs: 500 });
+    stub.inject("get_available_units", { delayMs: 500 });
     const before = stub.requests.length;
     const inFlight = alice.callTool({ name: "get_units", arguments: {} });
     while (stub.requests.length === before) await new Promise((r) => setTimeout(r, 10));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { OPERATIONS, pathParams } from "../src/api/mod.ts";
+import { type Operation, OPERATIONS, pathParams } from "../src/api/mod.ts";
 
 interface Reference {
   name: string;
@@ -93,5 +93,97 @@ Deno.test("every input, title and description is written down", () => {
     if (row.query && typeof row.query !== "function") {
       for (const param of Object.values(row.query)) assert.ok(param in row.params, row.name);
     }
+  }
+});
+
+Deno.test("only ping and get_version, get_available_units and get_units share a method and path", () => {
+  const byRequest = new Map<string, string[]>();
+  for (const row of OPERATIONS) {
+    const key = `${row.method} ${row.path}`;
+    byRequest.set(key, [...(byRequest.get(key) ?? []), row.name]);
+  }
+  const shared = [...byRequest].filter(([, names]) => names.length > 1);
+  assert.deepEqual(Object.fromEntries(shared), {
+    "GET /version": ["ping", "get_version"],
+    "GET /unit": ["get_available_units", "get_units"],
+  });
+});
+
+Deno.test("the table declares which operation a shared request belongs to", () => {
+  const declared = OPERATIONS.filter((row) => row.sameRequestAs !== undefined)
+    .map((row) => [row.name, row.sameRequestAs]);
+  assert.deepEqual(Object.fromEntries(declared), {
+    ping: { operation: "get_version" },
+    get_units: { operation: "get_available_units", unlessQuery: ["name"] },
+  });
+  assert.deepEqual(OPERATIONS.find((o) => o.name === "get_units")!.query, { name: "unit_name" });
+});
+
+/** A parameter's description, under `.optional()` and `.default()`. */
+function describedAs(row: Operation, param: string): string {
+  let inner = (row.params as Record<string, z.ZodType>)[param]!;
+  while (inner instanceof z.ZodOptional || inner instanceof z.ZodDefault) {
+    inner = inner.unwrap() as z.ZodType;
+  }
+  return inner.description ?? "";
+}
+
+const rowOf = (name: string): Operation => OPERATIONS.find((o) => o.name === name)!;
+const TOOL_NAMES = new Set<string>(OPERATIONS.map((o) => o.name));
+
+/**
+ * The words of a row's texts that look like a parameter (snake_case, or a word of a slash list
+ * such as "from/until/pbp") and are neither one of its parameters nor a tool.
+ */
+function unknownNames(row: Operation, texts: string[]): string[] {
+  const words = texts.flatMap((text) => [
+    ...[...text.matchAll(/\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b/g)].map((m) => m[0]),
+    ...[...text.matchAll(/\b[a-z_]+(?:\/[a-z_]+)+\b/g)].flatMap((m) => m[0].split("/")),
+  ]);
+  return words.filter((word) => !(word in row.params) && !TOOL_NAMES.has(word));
+}
+
+Deno.test("the parameter check of descriptions catches a name that is not a parameter", () => {
+  const getUnits = rowOf("get_units");
+  assert.deepEqual(unknownNames(getUnits, ["Filter by unit_nme, or by from/until"]), [
+    "unit_nme",
+    "from",
+    "until",
+  ]);
+  assert.deepEqual(unknownNames(getUnits, ["By unit_name; see get_available_units"]), []);
+});
+
+Deno.test("no description names a parameter the operation does not have", () => {
+  for (const row of OPERATIONS) {
+    const texts = [
+      row.title,
+      row.description,
+      ...Object.keys(row.params).map((p) => describedAs(row, p)),
+    ];
+    assert.deepEqual(unknownNames(row, texts), [], row.name);
+  }
+});
+
+Deno.test("get_actions describes from and until as dates of actions, not of charges", () => {
+  const row = rowOf("get_actions");
+  assert.equal(describedAs(row, "from"), "First day of the actions (inclusive), YYYY-MM-DD");
+  assert.equal(
+    describedAs(row, "until"),
+    "Day after the last day of the actions (exclusive), YYYY-MM-DD",
+  );
+});
+
+Deno.test("get_units and get_available_units each say when to use the other", () => {
+  assert.match(rowOf("get_available_units").description, /To find Units by name, use get_units/);
+  assert.match(rowOf("get_units").description, /Without unit_name it is get_available_units/);
+});
+
+Deno.test("content_file says uploads work only inside the operator's SQUONK2_MCP_FILE_ROOT", () => {
+  for (const name of ["create_asset", "alter_asset"]) {
+    assert.match(
+      describedAs(rowOf(name), "content_file"),
+      /Works only inside the folder the operator allowed with SQUONK2_MCP_FILE_ROOT/,
+      name,
+    );
   }
 });

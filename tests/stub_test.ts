@@ -3,7 +3,7 @@
  * these requests before sending them): 401, 403, 404, 400, faults, and `deno task stub`.
  */
 import assert from "node:assert/strict";
-import { OPERATIONS } from "../src/api/mod.ts";
+import { AsApi, ASSET_NAME_PATTERN, OPERATIONS } from "../src/api/mod.ts";
 import { HANDLERS } from "../src/stub/_routes.ts";
 import { startStub, type StubServer } from "../src/stub/mod.ts";
 import { seedIds } from "./_helpers.ts";
@@ -120,6 +120,113 @@ Deno.test("a fault with `times` applies that many times, then the route behaves 
     assert.deepEqual(statuses, [503, 503, 200]);
     assert.equal(stub.requests.length, 3, "faulty requests are still recorded");
     assert.throws(() => stub.inject("no_such_operation", {}), /Unknown operation/);
+  }));
+
+Deno.test("the stub's log names the operation of each request, by the table's shared requests", () =>
+  withStub(async (stub) => {
+    const api = new AsApi({ url: stub.url, env: () => undefined });
+    const token = stub.tokens.alice;
+    await api.call("get_version", {});
+    await api.call("ping", {});
+    await api.call("get_available_units", {}, { token });
+    await api.call("get_units", { unit_name: "Chemistry" }, { token });
+    await api.call("get_units", {}, { token });
+    assert.deepEqual(stub.requests.map((r) => [r.path, r.query, r.operation]), [
+      ["/version", {}, "get_version"],
+      ["/version", {}, "get_version"],
+      ["/unit", {}, "get_available_units"],
+      ["/unit", { name: "Chemistry" }, "get_units"],
+      ["/unit", {}, "get_available_units"],
+    ]);
+  }));
+
+Deno.test("a fault for get_units hits only requests with a name, one for get_available_units the rest", () =>
+  withStub(async (stub) => {
+    const api = new AsApi({ url: stub.url, env: () => undefined });
+    const token = stub.tokens.alice;
+    const statuses = async () => [
+      (await api.call("get_available_units", {}, { token })).http_status_code,
+      (await api.call("get_units", { unit_name: "Chemistry" }, { token })).http_status_code,
+    ];
+    stub.inject("get_units", { status: 503 });
+    assert.deepEqual(await statuses(), [200, 503]);
+    stub.clearFaults();
+    stub.inject("get_available_units", { status: 503 });
+    assert.deepEqual(await statuses(), [503, 200]);
+  }));
+
+Deno.test("a fault cannot be injected on ping, whose request is get_version's", () =>
+  withStub(async (stub) => {
+    assert.throws(
+      () => stub.inject("ping", { status: 503 }),
+      /^Error: "ping" sends the same request as "get_version": inject on "get_version"$/,
+    );
+    stub.inject("get_version", { status: 503 });
+    const api = new AsApi({ url: stub.url, env: () => undefined });
+    assert.equal((await api.call("ping", {})).http_status_code, 503, "as on a real server");
+  }));
+
+Deno.test("the stub refuses a JSON body on create_asset and alter_asset, and a form on create_unit", () =>
+  withStub(async (stub) => {
+    const ids = seedIds(stub);
+    const alice = stub.tokens.alice;
+    const asJson = {
+      token: alice,
+      type: "application/json",
+      body: JSON.stringify({ name: "key", scope: "USER", scope_id: "alice", content_string: "x" }),
+    };
+    assert.deepEqual(await send(stub, "POST", "/asset", asJson), {
+      status: 415,
+      body: { error: 'The request body must be multipart/form-data, not "application/json"' },
+    });
+    const alter = await send(stub, "PATCH", `/asset/${ids.aliceAsset}`, {
+      ...asJson,
+      body: '{"description": "d"}',
+    });
+    assert.equal(alter.status, 415);
+    assert.equal(
+      stub.state.assets.get(ids.aliceAsset)?.description,
+      "Alice's key for an external service",
+    );
+
+    const form = new FormData();
+    form.append("name", "Biology");
+    form.append("billing_day", "3");
+    const response = await fetch(`${stub.url}/organisation/${ids.org}/unit`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${alice}` },
+      body: form,
+    });
+    assert.equal(response.status, 415);
+    assert.match((await response.json()).error, /^The request body must be JSON, not "multipart/);
+    assert.equal([...stub.state.assets.values()].some((a) => a.name === "key"), false);
+  }));
+
+Deno.test("the stub refuses an asset name outside API 4.4's ^[a-z0-9-]{1,63}$ with 400", () =>
+  withStub(async (stub) => {
+    const names = ["My Key", "a".repeat(64), "key_1", ""];
+    for (const name of names) {
+      const form = new FormData();
+      for (const [k, v] of Object.entries({ name, scope: "USER", scope_id: "alice" })) {
+        form.append(k, v);
+      }
+      form.append("content_string", "x");
+      const response = await fetch(`${stub.url}/asset`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${stub.tokens.alice}` },
+        body: form,
+      });
+      assert.equal(response.status, 400, JSON.stringify(name));
+      assert.match((await response.json()).error, /"name" must/);
+    }
+  }));
+
+Deno.test("the seeded assets' names follow API 4.4's rule", () =>
+  withStub((stub) => {
+    const names = [...stub.state.assets.values()].map((a) => a.name);
+    assert.deepEqual(names, ["api-key", "default-queue", "motd"]);
+    for (const name of names) assert.match(name, ASSET_NAME_PATTERN);
+    return Promise.resolve();
   }));
 
 Deno.test("deno task stub prints its URL and the demo tokens, and serves them", async () => {

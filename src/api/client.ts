@@ -300,12 +300,38 @@ export class AsApi {
       return failure(0, `Cannot ${row.name}: ${why}`);
     }
     log(String(response.status));
+    const redirect = redirectText(response, request.url, this.#url!);
+    if (redirect) return failure(response.status, `Cannot ${row.name}: ${redirect}`);
     return decode(row, response, body);
   }
 }
 
 function failure(status: number, error: string): ApiRv {
   return { success: false, msg: { error }, http_status_code: status };
+}
+
+/**
+ * For a redirect, which is never followed (it could carry the token to another host): the status,
+ * where it pointed and the base URL the operator could set instead. Undefined for other answers.
+ */
+function redirectText(response: Response, requestUrl: string, baseUrl: string): string | undefined {
+  const location = response.headers.get("location");
+  if (response.status < 300 || response.status > 399 || location === null) return undefined;
+  let target: string;
+  try {
+    target = new URL(location, requestUrl).href;
+  } catch {
+    target = location;
+  }
+  const line = statusLine(response.status, response.statusText);
+  const said = `${line}: the Account Server redirects to ${JSON.stringify(truncate(target))}, ` +
+    "which is not followed (a redirect could carry the credentials elsewhere)";
+  const suffix = requestUrl.slice(baseUrl.length);
+  const base = [suffix, suffix.split("?")[0]!]
+    .filter((end) => end && target.endsWith(end))
+    .map((end) => target.slice(0, -end.length))[0];
+  const to = base ? JSON.stringify(truncate(base)) : "the Account Server's address there";
+  return `${said}; if that address is right, the operator should set SQUONK2_ASAPI_URL to ${to}`;
 }
 
 function decode(row: Operation, response: Response, body: string): ApiRv {

@@ -8,13 +8,16 @@
 import { z } from "zod";
 import {
   asId,
+  assetName,
   billingDay,
   chargeWindow,
   coins,
+  date,
   ENUMS,
   name,
   oneOf,
   positiveId,
+  SCOPE_ID_PATTERN,
   text,
   username,
 } from "./params.ts";
@@ -71,6 +74,12 @@ export interface Operation<N extends string = string, S extends z.ZodRawShape = 
   /** Body field to where its value comes from; absent values are left out. */
   readonly body?: Readonly<Record<string, BodySource>>;
   readonly encoding?: "json" | "multipart";
+  /**
+   * Another operation that sends this one's very request (octokit's aliases): always, or only when
+   * none of the query keys `unlessQuery` is sent. No server can tell the two apart, so such a
+   * request counts as the other operation's (in the stub's log and its faults).
+   */
+  readonly sameRequestAs?: { readonly operation: string; readonly unlessQuery?: readonly string[] };
   /** A rule across parameters: the message when it is broken, or undefined. */
   readonly check?: (params: Params) => string | undefined;
   /** The HTTP statuses that mean success. */
@@ -102,17 +111,20 @@ const contentString = z.string({ error: "must be a string" }).max(1_000_000, {
 });
 
 const ASSET_QUERY_KEYS: Readonly<Record<string, string>> = {
-  "product-": "product_id",
-  "unit-": "unit_id",
-  "org-": "org_id",
+  product: "product_id",
+  unit: "unit_id",
+  org: "org_id",
 };
 
-/** Picks `product_id`, `unit_id`, `org_id` or `user_id` from the scope id's prefix. */
+/**
+ * Picks `product_id`, `unit_id` or `org_id` for a full id of that kind (prefix and lowercase
+ * UUID); anything else is a username, sent as `user_id`, as the Python client does.
+ */
 function assetScopeQuery(params: Params): Record<string, string> {
   const scopeId = params.scope_id;
   if (typeof scopeId !== "string") return {};
-  const prefix = Object.keys(ASSET_QUERY_KEYS).find((p) => scopeId.startsWith(p));
-  return { [prefix ? ASSET_QUERY_KEYS[prefix]! : "user_id"]: scopeId };
+  const kind = SCOPE_ID_PATTERN.exec(scopeId)?.[1];
+  return { [kind ? ASSET_QUERY_KEYS[kind]! : "user_id"]: scopeId };
 }
 
 function oneContent(params: Params): string | undefined {
@@ -140,6 +152,9 @@ function notBothContents(params: Params): string | undefined {
     : undefined;
 }
 
+const UPLOAD_NOTE = "Works only inside the folder the operator allowed with " +
+  "SQUONK2_MCP_FILE_ROOT (a relative path is taken inside it); otherwise use content_string.";
+
 const CHARGES_QUERY = { from: "from", until: "until", pbp: "pbp" } as const;
 const CHARGES_NOTE = "Coins are per billing period; without from/until/pbp the current period.";
 
@@ -151,6 +166,7 @@ export const OPERATIONS = [
     method: "GET",
     path: "/version",
     token: false,
+    sameRequestAs: { operation: "get_version" },
     success: [200],
     kind: "read",
     title: "Ping the Account Server",
@@ -367,7 +383,8 @@ export const OPERATIONS = [
     success: [200],
     kind: "read",
     title: "List available units",
-    description: "Lists the Units the caller may see, grouped by Organisation.",
+    description:
+      "Lists every Unit the caller may see, grouped by Organisation. To find Units by name, use get_units.",
   }),
   op({
     name: "get_units",
@@ -377,10 +394,12 @@ export const OPERATIONS = [
     token: true,
     params: { unit_name: name("Return only Units with this exact name").optional() },
     query: { name: "unit_name" },
+    sameRequestAs: { operation: "get_available_units", unlessQuery: ["name"] },
     success: [200],
     kind: "read",
     title: "List units",
-    description: "Lists the Units the caller may see, optionally by name, grouped by Organisation.",
+    description:
+      "Finds the Units with a given unit_name that the caller may see, grouped by Organisation. Without unit_name it is get_available_units.",
   }),
   op({
     name: "get_unit",
@@ -707,11 +726,13 @@ export const OPERATIONS = [
     path: "/asset",
     token: true,
     params: {
-      name: name("Name of the Asset, unique within its scope"),
+      name: assetName("Name of the Asset, unique within its scope"),
       description: text("What the Asset is for"),
       scope: oneOf(ENUMS.AssetScope, "What the Asset belongs to"),
       content_string: contentString.describe("The content (give this or content_file)").optional(),
-      content_file: name("Path of a file whose bytes are the content").optional(),
+      content_file: name(
+        `Path of a file whose bytes are the content. ${UPLOAD_NOTE}`,
+      ).optional(),
       scope_id: z
         .string({ error: "must be a string" })
         .min(1, { error: "must not be empty" })
@@ -749,7 +770,8 @@ export const OPERATIONS = [
       asset_id: assetId,
       description: text("New description").optional(),
       content_string: contentString.describe("New content").optional(),
-      content_file: name("Path of a file whose bytes are the new content").optional(),
+      content_file: name(`Path of a file whose bytes are the new content. ${UPLOAD_NOTE}`)
+        .optional(),
     },
     body: {
       description: "description",
@@ -883,8 +905,8 @@ export const OPERATIONS = [
     token: true,
     params: {
       format: oneOf(ENUMS.EventStreamFormat, "Format of each action's content").optional(),
-      from: chargeWindow().from,
-      until: chargeWindow().until,
+      from: date("First day of the actions (inclusive)").optional(),
+      until: date("Day after the last day of the actions (exclusive)").optional(),
       m_id: merchantId.optional(),
       org_id: orgId.optional(),
       unit_id: unitId.optional(),

@@ -13,6 +13,12 @@ export const AS_ID_PATTERN =
 
 const UUID = "[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{12}";
 
+/** API 4.4's rule for an Asset's name: 1 to 63 lowercase letters, digits or dashes. */
+export const ASSET_NAME_PATTERN = /^[a-z0-9-]{1,63}$/;
+
+/** A full Account Server id of a Product, Unit or Organisation: the scopes an Asset can have. */
+export const SCOPE_ID_PATTERN = new RegExp(`^(product|unit|org)-${UUID}$`);
+
 /** The prefixes of the id kinds the operations take. */
 export type IdPrefix = "org" | "unit" | "product" | "asset";
 
@@ -55,6 +61,16 @@ export function name(description: string): z.ZodString {
     .min(1, { error: "must not be empty" })
     .max(255, { error: "must be at most 255 characters" })
     .describe(description);
+}
+
+/** An Asset's name, by API 4.4's rule `^[a-z0-9-]{1,63}$`. */
+export function assetName(description: string): z.ZodString {
+  return z
+    .string({ error: "must be a string" })
+    .regex(ASSET_NAME_PATTERN, {
+      error: 'must be 1-63 lowercase letters, digits or "-" (API 4.4: ^[a-z0-9-]{1,63}$)',
+    })
+    .describe(`${description}: 1-63 lowercase letters, digits or "-"`);
 }
 
 /** A free text of at most 4,000 characters (descriptions). */

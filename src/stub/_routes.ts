@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { ENUMS } from "../api/params.ts";
+import { ASSET_NAME_PATTERN, ENUMS } from "../api/params.ts";
 import type { OperationName } from "../api/operations.ts";
 import {
   type Asset,
@@ -224,6 +224,7 @@ function availableUnits(ctx: Context): Reply {
 
 /** The handler of every operation, by the operation's name. */
 export const HANDLERS: Record<OperationName, Handler> = {
+  // Never reached through the stub: ping sends get_version's request (the table's sameRequestAs).
   ping: version,
   get_version: version,
   get_event_stream_version: () =>
@@ -600,6 +601,9 @@ export const HANDLERS: Record<OperationName, Handler> = {
   create_asset: (ctx) => {
     const { state, user, body } = ctx;
     const name = stringField(body, "name");
+    if (!ASSET_NAME_PATTERN.test(name)) {
+      bad(`"name" must be 1-63 lowercase letters, digits or "-" (${ASSET_NAME_PATTERN.source})`);
+    }
     const scope = enumField(body, "scope", ENUMS.AssetScope) ?? bad('"scope" is required');
     const scopeId = assetScopeTarget(ctx, scope, optionalString(body, "scope_id"));
     const content = contentOf(body) ?? bad('Give "content_string" or "content_file"');

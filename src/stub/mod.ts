@@ -52,7 +52,11 @@ export interface RecordedRequest {
   contentType: string | null;
   /** Decoded JSON, or form fields (file parts as `{ filename, content }`), or raw text. */
   body: unknown;
-  /** The operation row that matched, if any. */
+  /**
+   * The operation the request belongs to, if any. Where two operations send the same request
+   * (the table's `sameRequestAs`), it is the one named there: `get_version` for `GET /version`,
+   * `get_available_units` for `GET /unit` without `name`.
+   */
   operation: string | undefined;
 }
 
@@ -64,6 +68,8 @@ export interface Fault {
   status?: number;
   body?: string;
   contentType?: string;
+  /** Extra response headers with `status`, e.g. a `location` for a redirect. */
+  headers?: Record<string, string>;
   /** Start a 200 response and drop the connection in the middle of its body. */
   drop?: boolean;
   /** Handle the request for real (a create is applied), then drop the connection mid-answer. */
@@ -96,7 +102,10 @@ export interface StubServer {
   };
   /** The in-memory world, for assertions. */
   state: StubState;
-  /** Makes the route of operation `name` misbehave. */
+  /**
+   * Makes the requests of operation `name` misbehave. An operation whose every request is another
+   * one's (`ping`, which sends `get_version`'s) is refused: inject on that other one.
+   */
   inject(name: string, fault: Fault): void;
   /** Removes every fault. */
   clearFaults(): void;
@@ -113,7 +122,7 @@ interface Route {
 const ANONYMOUS: User = { id: "", admin: false };
 
 function compileRoutes(): Route[] {
-  return OPERATIONS.map((row) => {
+  return OPERATIONS.filter((row) => !isAlwaysAlias(row)).map((row) => {
     const names: string[] = [];
     const source = row.path.replace(/\{(\w+)\}/g, (_, name: string) => {
       names.push(name);
@@ -125,8 +134,19 @@ function compileRoutes(): Route[] {
 
 const ROUTES = compileRoutes();
 
-function routeKey(row: Operation): string {
-  return `${row.method} ${row.path}`;
+/** Whether every request of `row` is another operation's. */
+function isAlwaysAlias(row: Operation): boolean {
+  return row.sameRequestAs !== undefined && row.sameRequestAs.unlessQuery === undefined;
+}
+
+/**
+ * The route a request belongs to: of the operations with its method and path, the one it is not
+ * an alias of another for (`GET /unit?name=x` is `get_units`, `GET /unit` `get_available_units`).
+ */
+function findRoute(method: string, path: string, query: URLSearchParams): Route | undefined {
+  const routes = ROUTES.filter((r) => r.row.method === method && r.pattern.test(path));
+  const claimed = (r: Route) => r.row.sameRequestAs?.unlessQuery?.some((key) => query.has(key));
+  return routes.find(claimed) ?? routes.find((r) => r.row.sameRequestAs === undefined);
 }
 
 function json(status: number, body: unknown): Response {
@@ -177,7 +197,7 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
     }
     if (!url.pathname.startsWith(`${basePath}/`)) return json(404, { error: "Not found" });
     const path = url.pathname.slice(basePath.length);
-    const route = ROUTES.find((r) => r.row.method === request.method && r.pattern.test(path));
+    const route = findRoute(request.method, path, url.searchParams);
     const body = await readBody(request);
     requests.push({
       method: request.method,
@@ -192,9 +212,9 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
       const known = ROUTES.some((r) => r.pattern.test(path));
       return json(known ? 405 : 404, { error: known ? "Method not allowed" : "Not found" });
     }
-    const fault = faults.get(routeKey(route.row));
+    const fault = faults.get(route.row.name);
     if (fault) {
-      if (fault.times !== undefined && --fault.times <= 0) faults.delete(routeKey(route.row));
+      if (fault.times !== undefined && --fault.times <= 0) faults.delete(route.row.name);
       if (fault.dropAfterApplying) {
         await answer(route, path, url, request, body).body?.cancel();
         return droppedResponse();
@@ -213,12 +233,7 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
           (t) => keycloak.userOf(t),
         )
         : ANONYMOUS;
-      if (route.row.body && route.row.encoding !== "multipart") {
-        if (typeof body !== "object" || body === null || Array.isArray(body)) {
-          throw new HttpError(400, "The request body must be a JSON object");
-        }
-        if ("invalidJson" in body) throw new HttpError(400, "The request body is not valid JSON");
-      }
+      checkEncoding(route.row, request.headers.get("content-type"), body);
       const match = route.pattern.exec(path)!;
       const params: Record<string, string> = {};
       route.names.forEach((name, i) => params[name] = decodeURIComponent(match[i + 1]!));
@@ -270,9 +285,13 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
     },
     state,
     inject(name, fault) {
-      const route = ROUTES.find((r) => r.row.name === name);
-      if (!route) throw new Error(`Unknown operation "${name}"`);
-      faults.set(routeKey(route.row), { ...fault });
+      const row = OPERATIONS.find((r) => r.name === name);
+      if (!row) throw new Error(`Unknown operation "${name}"`);
+      if (isAlwaysAlias(row)) {
+        const other = row.sameRequestAs!.operation;
+        throw new Error(`"${name}" sends the same request as "${other}": inject on "${other}"`);
+      }
+      faults.set(name, { ...fault });
     },
     clearFaults: () => faults.clear(),
     async shutdown() {
@@ -280,6 +299,26 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
       await server.finished;
     },
   });
+}
+
+/** As strict as the real server: a multipart operation takes only a form, a JSON one JSON. */
+function checkEncoding(row: Operation, contentType: string | null, body: unknown): void {
+  if (!row.body) return;
+  const type = contentType ?? "";
+  if (row.encoding === "multipart") {
+    if (/^multipart\/form-data\s*;/i.test(type)) return;
+    throw new HttpError(
+      415,
+      `The request body must be multipart/form-data, not ${JSON.stringify(contentType ?? "none")}`,
+    );
+  }
+  if (type && !/^application\/json\s*(;|$)/i.test(type)) {
+    throw new HttpError(415, `The request body must be JSON, not ${JSON.stringify(type)}`);
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new HttpError(400, "The request body must be a JSON object");
+  }
+  if ("invalidJson" in body) throw new HttpError(400, "The request body is not valid JSON");
 }
 
 function bearer(header: string | null): string | undefined {
@@ -316,7 +355,10 @@ async function applyFault(fault: Fault, stopping: AbortSignal): Promise<Response
   if (fault.status !== undefined) {
     return new Response(fault.body ?? null, {
       status: fault.status,
-      headers: fault.contentType ? { "content-type": fault.contentType } : {},
+      headers: {
+        ...(fault.contentType ? { "content-type": fault.contentType } : {}),
+        ...fault.headers,
+      },
     });
   }
   return undefined;
