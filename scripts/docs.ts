@@ -1,13 +1,14 @@
 /**
- * Generates the README's tables (tools and environment) from the operation table and the
- * configuration, so the docs cannot drift from the code. `deno task docs` rewrites them in place;
- * a test fails when they are stale.
+ * Generates what the docs repeat from the code: the README's tables (tools, toolsets, settings)
+ * from the operation table and the settings table, and `.env.example` from the settings table.
+ * `deno task docs` rewrites them in place; a test fails when they are stale.
  *
  * @module
  */
 import { OPERATIONS, TOOLSETS } from "../src/api/mod.ts";
-import { ENVIRONMENT } from "../src/config.ts";
+import { SETTINGS } from "../src/config.ts";
 import { ALL_TOOLS } from "../src/mcp/mod.ts";
+import type { Setting } from "../src/settings.ts";
 
 /** The markers around each generated section. */
 export const SECTIONS = {
@@ -15,6 +16,8 @@ export const SECTIONS = {
   toolsets: toolsetsTable,
   env: environmentTable,
 } as const;
+
+const ROWS: readonly Setting[] = Object.values(SETTINGS as Record<string, Setting>);
 
 /** The Markdown table of the toolsets and the tools each holds. */
 export function toolsetsTable(): string {
@@ -34,10 +37,32 @@ export function toolsTable(): string {
   return ["| Tool | Kind | What it does |", "| --- | --- | --- |", ...rows].join("\n");
 }
 
-/** The Markdown table of every environment variable. */
+/** The Markdown table of every setting that has an environment variable. */
 export function environmentTable(): string {
-  const rows = Object.entries(ENVIRONMENT).map(([name, meaning]) => `| \`${name}\` | ${meaning} |`);
-  return ["| Variable | Meaning |", "| --- | --- |", ...rows].join("\n");
+  const rows = ROWS.filter((s) => s.env).map((s) => {
+    const arg = s.arg ? ` ${s.arg.replaceAll("|", "\\|")}` : "";
+    const flag = s.flag ? `\`--${s.flag}${arg}\`` : "";
+    const fallback = s.default !== undefined ? `\`${s.default}\`` : "";
+    return `| \`${s.env}\` | ${flag} | ${fallback} | ${s.help}${s.secret ? " (secret)" : ""} |`;
+  });
+  return ["| Variable | Flag | Default | Meaning |", "| --- | --- | --- | --- |", ...rows].join(
+    "\n",
+  );
+}
+
+/** `.env.example`: every variable with its meaning, commented out; secrets left empty. */
+export function envExample(): string {
+  const head = [
+    "# Generated from the settings table (src/config.ts) by `deno task docs`: edit that, not this.",
+    "# Copy to .env (git ignores it): `deno task start` loads it with Deno's --env-file.",
+    "# Variables already set in the environment win over this file.",
+  ];
+  const blocks = ROWS.filter((s) => s.env).map((s) => {
+    const value = s.secret ? "" : s.example ?? s.default ?? "";
+    const fallback = s.default !== undefined ? ` (default ${s.default})` : "";
+    return `# ${s.help}${fallback}\n# ${s.env}=${value}`;
+  });
+  return `${head.join("\n")}\n\n${blocks.join("\n\n")}\n`;
 }
 
 /** `text` with each generated section replaced by its current content. */
@@ -69,7 +94,21 @@ export function normalize(text: string): string {
     .join("\n");
 }
 
+/** The `--allow-env` list every task that starts the server must grant: the table's variables. */
+export function allowEnv(): string {
+  return `--allow-env=${ROWS.flatMap((s) => (s.env ? [s.env] : [])).join(",")}`;
+}
+
+/** `deno.json` with every task's `--allow-env=SQUONK2_…` list set to the table's variables. */
+export function renderTasks(json: string): string {
+  return json.replace(/--allow-env=SQUONK2_[A-Z0-9_,]+/g, allowEnv());
+}
+
 if (import.meta.main) {
-  const path = new URL("../README.md", import.meta.url);
-  await Deno.writeTextFile(path, render(await Deno.readTextFile(path)));
+  const root = new URL("..", import.meta.url);
+  const readme = new URL("README.md", root);
+  await Deno.writeTextFile(readme, render(await Deno.readTextFile(readme)));
+  await Deno.writeTextFile(new URL(".env.example", root), envExample());
+  const denoJson = new URL("deno.json", root);
+  await Deno.writeTextFile(denoJson, renderTasks(await Deno.readTextFile(denoJson)));
 }

@@ -1,13 +1,13 @@
 /**
- * The entry point: configuration → client → token source → MCP server → stdio transport. With no
+ * The entry point: configuration → client → token source → MCP server → transport. With no
  * Account Server URL (or with `--demo`) it serves an embedded stub Account Server with sample
  * data, so a newcomer can try every tool.
  *
  * @module
  */
 import denoJson from "../deno.json" with { type: "json" };
-import { AsApi, readEnv } from "./api/mod.ts";
-import { type Config, ConfigError, helpText, loadConfig } from "./config.ts";
+import { AsApi } from "./api/mod.ts";
+import { type Config, ConfigError, helpText, loadConfig, readPermittedEnv } from "./config.ts";
 import { logLine } from "./log.ts";
 import {
   Activity,
@@ -24,6 +24,40 @@ import { startStub, type StubServer } from "./stub/mod.ts";
 /** The version printed by --version and announced to MCP clients. */
 export const VERSION: string = denoJson.version;
 
+/** Where calls go: the client, the operator's credentials, and the stub in demo mode. */
+interface Backend {
+  api: AsApi;
+  tokens: TokenSource;
+  /** Said by `get_api_url`. */
+  mode: string;
+  stub?: StubServer;
+}
+
+/** Stops serving, letting calls in flight finish. */
+type Stop = () => Promise<void>;
+
+function say(message: string): void {
+  logLine(`squonk2-as-mcp: ${message}`);
+}
+
+/** The configuration, or the exit code when there is nothing to serve. */
+function configure(): Config | number {
+  let config: Config;
+  try {
+    config = loadConfig(Deno.args, readPermittedEnv);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    say(error.message);
+    return 2;
+  }
+  if (config.help || config.version) {
+    console.log(config.help ? helpText(VERSION) : VERSION);
+    return 0;
+  }
+  config.warnings.forEach(say);
+  return config;
+}
+
 function tokensFor(config: Config): TokenSource {
   const c = config.credentials;
   if (c.kind === "token") return new StaticToken(c.token);
@@ -31,51 +65,82 @@ function tokensFor(config: Config): TokenSource {
   return new NoCredentials();
 }
 
+/** The embedded stub and its admin's token, in demo mode. */
+async function demoBackend(config: Config): Promise<Backend> {
+  const stub = await startStub();
+  const why = config.demoReason ? ` (${config.demoReason})` : "";
+  say(
+    `demo mode${why}: embedded stub Account Server at ${stub.url}, acting as its admin ` +
+      "user; set SQUONK2_ASAPI_URL to use a real Account Server",
+  );
+  return {
+    api: new AsApi({ url: stub.url, debugRequests: config.debugRequests }),
+    tokens: new StaticToken(stub.tokens.admin),
+    mode: "demo: embedded stub Account Server with sample data",
+    stub,
+  };
+}
+
+/** The configured Account Server and the operator's credentials. */
+function realBackend(config: Config): Backend {
+  const api = new AsApi({
+    url: config.url,
+    verifySslCert: config.verifySslCert,
+    debugRequests: config.debugRequests,
+  });
+  const tokens = tokensFor(config);
+  const unverified = !config.verifySslCert && config.url?.startsWith("https:");
+  const tls = unverified ? " (TLS certificates NOT verified)" : "";
+  say(`using ${config.url}${tls} with ${tokens.kind} credentials`);
+  return { api, tokens, mode: "Account Server" };
+}
+
+/** Serves MCP over HTTP until stopped. */
+function serveOverHttp(
+  config: Config,
+  makeServer: () => ReturnType<typeof createServer>,
+  activity: Activity,
+): Stop {
+  const endpoint = serveHttp({
+    hostname: config.host,
+    port: config.port,
+    allowedOrigins: config.allowedOrigins,
+    allowedHosts: config.allowedHosts,
+    allowServerCredentials: config.allowServerCredentials,
+    makeServer,
+    activity,
+  });
+  say(`${VERSION}: serving MCP at ${endpoint.url} (${offeredText(config)})`);
+  return () => endpoint.shutdown();
+}
+
+/** Serves MCP on stdio; the client closing stdin ends the server. */
+async function serveOverStdio(
+  config: Config,
+  server: ReturnType<typeof createServer>,
+  activity: Activity,
+  onClose: () => void,
+): Promise<Stop> {
+  server.onclose = onClose;
+  await server.connect(new StdioTransport());
+  say(`${VERSION}: serving MCP on stdio (${offeredText(config)})`);
+  return async () => {
+    await activity.drain(10_000);
+    await server.close().catch(() => {});
+  };
+}
+
+function offeredText(config: Config): string {
+  return `${config.tools.length} tools${config.readOnly ? ", read-only" : ""}`;
+}
+
 async function main(): Promise<number> {
-  let config: Config;
-  try {
-    config = loadConfig(Deno.args, readEnv);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    logLine(`squonk2-as-mcp: ${error.message}`);
-    return 2;
+  const config = configure();
+  if (typeof config === "number") return config;
+  const backend = config.demo ? await demoBackend(config) : realBackend(config);
+  if (config.transport === "http") {
+    backend.mode += "; over HTTP, each caller's own bearer token is used";
   }
-  if (config.help) {
-    console.log(helpText(VERSION));
-    return 0;
-  }
-  if (config.version) {
-    console.log(VERSION);
-    return 0;
-  }
-
-  let stub: StubServer | undefined;
-  let api: AsApi;
-  let tokens: TokenSource;
-  let mode: string;
-  if (config.demo) {
-    stub = await startStub();
-    api = new AsApi({ url: stub.url, debugRequests: config.debugRequests });
-    tokens = new StaticToken(stub.tokens.admin);
-    mode = "demo: embedded stub Account Server with sample data";
-    const why = config.demoReason ? ` (${config.demoReason})` : "";
-    logLine(
-      `squonk2-as-mcp: demo mode${why}: embedded stub Account Server at ${stub.url}, ` +
-        `acting as its admin user; set SQUONK2_ASAPI_URL to use a real Account Server`,
-    );
-  } else {
-    api = new AsApi({
-      url: config.url,
-      verifySslCert: config.verifySslCert,
-      debugRequests: config.debugRequests,
-    });
-    tokens = tokensFor(config);
-    mode = "Account Server";
-    const tls = config.verifySslCert ? "" : " (TLS certificates NOT verified)";
-    logLine(`squonk2-as-mcp: using ${config.url}${tls} with ${tokens.kind} credentials`);
-  }
-
-  if (config.transport === "http") mode += "; over HTTP, each caller's own bearer token is used";
   if (!config.fileRoot) {
     // Nothing is read from disk without an upload folder: give up the permission altogether.
     await Deno.permissions.revoke({ name: "read" });
@@ -83,52 +148,31 @@ async function main(): Promise<number> {
   const activity = new Activity();
   const makeServer = () =>
     createServer({
-      api,
-      tokens,
+      api: backend.api,
+      tokens: backend.tokens,
       version: VERSION,
-      mode,
+      mode: backend.mode,
       tools: config.tools,
       fileRoot: config.fileRoot,
       maxResultBytes: config.maxResultBytes,
       activity,
     });
-  const offered = `${config.tools.length} tools${config.readOnly ? ", read-only" : ""}`;
-
-  let stop: () => Promise<void>;
-  if (config.transport === "http") {
-    const endpoint = serveHttp({
-      hostname: config.host,
-      port: config.port,
-      allowedOrigins: config.allowedOrigins,
-      allowedHosts: config.allowedHosts,
-      allowServerCredentials: config.allowServerCredentials,
-      makeServer,
-      activity,
-    });
-    stop = () => endpoint.shutdown();
-    logLine(`squonk2-as-mcp ${VERSION}: serving MCP at ${endpoint.url} (${offered})`);
-  } else {
-    const server = makeServer();
-    stop = async () => {
-      await activity.drain(10_000);
-      await server.close().catch(() => {});
-    };
-    // The client closing stdin ends the session, and the server with it.
-    server.onclose = () => exitAfter(stop, stub);
-    await server.connect(new StdioTransport());
-    logLine(`squonk2-as-mcp ${VERSION}: serving MCP on stdio (${offered})`);
-  }
-  Deno.addSignalListener("SIGINT", () => exitAfter(stop, stub));
-  Deno.addSignalListener("SIGTERM", () => exitAfter(stop, stub));
+  let stop: Stop = () => Promise.resolve();
+  const exit = () => exitAfter(stop, backend.stub);
+  stop = config.transport === "http"
+    ? serveOverHttp(config, makeServer, activity)
+    : await serveOverStdio(config, makeServer(), activity, exit);
+  Deno.addSignalListener("SIGINT", exit);
+  Deno.addSignalListener("SIGTERM", exit);
   return -1;
 }
 
 let stopping: Promise<void> | undefined;
 
 /** Stops serving (letting calls in flight finish), stops the stub, exits 0; once. */
-function exitAfter(stop: () => Promise<void>, stub: StubServer | undefined): void {
+function exitAfter(stop: Stop, stub: StubServer | undefined): void {
   stopping ??= (async () => {
-    logLine("squonk2-as-mcp: shutting down");
+    say("shutting down");
     await stop();
     await stub?.shutdown();
     Deno.exit(0);

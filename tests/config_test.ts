@@ -1,0 +1,99 @@
+/**
+ * The settings table read as the server reads it: flags over variables over defaults, one yes/no
+ * rule, the Python client's rule for SQUONK2_ASAPI_VERIFY_SSL_CERT with a warning, and errors
+ * that name the setting.
+ */
+import assert from "node:assert/strict";
+import { type Config, ConfigError, loadConfig } from "../src/config.ts";
+
+function load(args: string[], vars: Record<string, string> = {}): Config {
+  return loadConfig(args, (name) => vars[name]);
+}
+
+Deno.test("a flag wins over its variable, which wins over the default", () => {
+  assert.equal(load([]).port, 3000);
+  assert.equal(load([], { SQUONK2_MCP_PORT: "4000" }).port, 4000);
+  assert.equal(load(["--port", "5000"], { SQUONK2_MCP_PORT: "4000" }).port, 5000);
+  assert.equal(load(["--port=6000"]).port, 6000);
+});
+
+Deno.test("a blank variable counts as unset", () => {
+  assert.equal(load([], { SQUONK2_MCP_TRANSPORT: "  " }).transport, "stdio");
+});
+
+Deno.test("switches are on with their flag or a yes, off with a no or nothing", () => {
+  assert.equal(load([]).readOnly, false);
+  assert.equal(load(["--read-only"]).readOnly, true);
+  assert.equal(load([], { SQUONK2_MCP_READ_ONLY: " YES " }).readOnly, true);
+  assert.equal(load([], { SQUONK2_MCP_READ_ONLY: "no" }).readOnly, false);
+  assert.throws(
+    () => load([], { SQUONK2_API_DEBUG_REQUESTS: "1" }),
+    new ConfigError('SQUONK2_API_DEBUG_REQUESTS must be "yes" or "no", not "1"'),
+  );
+});
+
+Deno.test("SQUONK2_ASAPI_VERIFY_SSL_CERT keeps the Python rule and warns for a value not yes or no", () => {
+  const url = { SQUONK2_ASAPI_URL: "https://as.example/api" };
+  assert.deepEqual(load([], url).warnings, []);
+  assert.equal(load([], url).verifySslCert, true);
+  const off = load([], { ...url, SQUONK2_ASAPI_VERIFY_SSL_CERT: "no" });
+  assert.equal(off.verifySslCert, false);
+  assert.deepEqual(off.warnings, []);
+  const typo = load([], { ...url, SQUONK2_ASAPI_VERIFY_SSL_CERT: "true" });
+  assert.equal(typo.verifySslCert, false);
+  assert.equal(typo.warnings.length, 1);
+  assert.match(typo.warnings[0]!, /^SQUONK2_ASAPI_VERIFY_SSL_CERT is "true", not "yes": TLS/);
+  assert.match(typo.warnings[0]!, /will NOT be verified/);
+  assert.throws(
+    () => load(["--verify-ssl-cert", "true"], url),
+    new ConfigError('--verify-ssl-cert must be "yes" or "no", not "true"'),
+  );
+});
+
+Deno.test("lists are split on commas with spaces and empty items dropped", () => {
+  assert.deepEqual(
+    load(["--allowed-origins", " http://a.example, ,http://b.example "]).allowedOrigins,
+    ["http://a.example", "http://b.example"],
+  );
+});
+
+Deno.test("numbers and choices name the setting and what is allowed", () => {
+  assert.throws(
+    () => load([], { SQUONK2_MCP_PORT: "70000" }),
+    new ConfigError('SQUONK2_MCP_PORT must be a port number, from 0 to 65535, not "70000"'),
+  );
+  assert.throws(
+    () => load(["--max-result-bytes", "10"]),
+    new ConfigError('--max-result-bytes must be a whole number of bytes, at least 1024, not "10"'),
+  );
+  assert.throws(
+    () => load(["--transport", "ws"]),
+    new ConfigError('--transport must be "stdio" or "http", not "ws"'),
+  );
+});
+
+Deno.test("a switch given a value and a value flag given none are refused", () => {
+  assert.throws(
+    () => load(["--read-only=yes"]),
+    new ConfigError("--read-only takes no value (see --help)"),
+  );
+  assert.throws(
+    () => load(["--url", "--demo"]),
+    new ConfigError("--url needs a value: --url URL (see --help)"),
+  );
+});
+
+Deno.test("a Keycloak client secret alone is not enough", () => {
+  assert.throws(
+    () =>
+      load([], {
+        SQUONK2_ASAPI_URL: "https://as.example/api",
+        SQUONK2_KEYCLOAK_AS_CLIENT_SECRET: "s3cret-value",
+      }),
+    (error: Error) =>
+      error instanceof ConfigError &&
+      error.message ===
+        "Keycloak is half configured: SQUONK2_KEYCLOAK_URL, SQUONK2_KEYCLOAK_REALM, " +
+          "SQUONK2_KEYCLOAK_AS_CLIENT_ID must be set too",
+  );
+});
