@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { initializeRequest } from "../tests/_helpers.ts";
+import { initializeRequest } from "../testing/mod.ts";
 
 /** The q-quantile (0..1) of `values`, in their unit. */
 export function quantile(values: number[], q: number): number {

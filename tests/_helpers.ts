@@ -8,19 +8,9 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { AsApi } from "../src/api/mod.ts";
-import {
-  Activity,
-  createServer,
-  type HttpEndpoint,
-  type HttpOptions,
-  NoCredentials,
-  selectTools,
-  serveHttp,
-  StaticToken,
-  type ToolSelection,
-} from "../src/mcp/mod.ts";
 import type { StubServer } from "../src/stub/mod.ts";
+
+export { initializeRequest, serveForStub } from "../testing/mod.ts";
 
 /** The ids the stub's seed data creates, looked up by name. */
 export interface SeedIds {
@@ -58,20 +48,6 @@ export function seedIds(stub: StubServer): SeedIds {
   };
 }
 
-/** The first message of an MCP client: `initialize`, with id `id`. */
-export function initializeRequest(id = 1, name = "test"): Record<string, unknown> {
-  return {
-    jsonrpc: "2.0",
-    id,
-    method: "initialize",
-    params: {
-      protocolVersion: "2025-06-18",
-      capabilities: {},
-      clientInfo: { name, version: "1.0.0" },
-    },
-  };
-}
-
 /** An SDK Client connected to `server` over an in-memory linked pair. */
 export async function connectInMemory(
   server: Server,
@@ -102,29 +78,6 @@ export async function closeSession(
   await client.close();
   await server.close();
   await stub.shutdown();
-}
-
-/**
- * Serves MCP over HTTP on 127.0.0.1 for the stub. Without `serverToken` the server has no
- * credentials of its own, so every call uses its caller's bearer token.
- */
-export function serveForStub(
-  stub: StubServer,
-  options: Partial<HttpOptions> & { selection?: ToolSelection; serverToken?: string } = {},
-): HttpEndpoint {
-  const activity = new Activity();
-  const api = new AsApi({ url: stub.url, env: () => undefined });
-  const tokens = options.serverToken ? new StaticToken(options.serverToken) : new NoCredentials();
-  const tools = selectTools(options.selection);
-  return serveHttp({
-    hostname: "127.0.0.1",
-    port: 0,
-    allowedOrigins: [],
-    allowServerCredentials: false,
-    activity,
-    makeServer: () => createServer({ api, tokens, version: "test", activity, tools }),
-    ...options,
-  });
 }
 
 // A minimal DER writer: just what an X.509 v3 certificate needs.
