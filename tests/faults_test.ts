@@ -4,15 +4,24 @@
  * answers are cut; malformed MCP input never brings the server down.
  */
 import assert from "node:assert/strict";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { AsApi } from "../src/api/mod.ts";
-import { createServer, KeycloakTokens, StaticToken, type TokenSource } from "../src/mcp/mod.ts";
+import {
+  createServer,
+  KeycloakTokens,
+  selectTools,
+  StaticToken,
+  type TokenSource,
+} from "../src/mcp/mod.ts";
 import { type Fault, KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
 import {
   closeSession,
   connectInMemory,
   initializeRequest,
   seedIds,
+  selfSignedCertificate,
   serveForStub,
   toolCaller,
 } from "./_helpers.ts";
@@ -26,7 +35,11 @@ interface Rig {
 
 async function withRig(
   fn: (rig: Rig) => Promise<void>,
-  options: { tokens?: (stub: StubServer) => TokenSource; maxResultBytes?: number } = {},
+  options: {
+    tokens?: (stub: StubServer) => TokenSource;
+    maxResultBytes?: number;
+    tools?: string[];
+  } = {},
 ): Promise<void> {
   const stub = await startStub();
   const server = createServer({
@@ -34,6 +47,7 @@ async function withRig(
     tokens: options.tokens?.(stub) ?? new StaticToken(stub.tokens.alice),
     version: "test",
     maxResultBytes: options.maxResultBytes,
+    tools: options.tools,
   });
   const client = await connectInMemory(server);
   try {
@@ -61,7 +75,7 @@ Deno.test("a stall past timeout_s returns within timeout_s plus a small margin, 
       msg: {
         error: "Cannot get_units: no response within 0.5 s (timed out)",
         hint:
-          "No answer from the Account Server: it may be down or slow; try again, or with a larger timeout_s",
+          "The Account Server did not answer within timeout_s: it may be slow or busy; a larger timeout_s may help",
       },
       http_status_code: 0,
     });
@@ -129,7 +143,7 @@ for (const [what, fault, status, error] of BAD_ANSWERS) {
     }));
 }
 
-Deno.test("an unreachable Account Server gives a clean failure naming the host", async () => {
+Deno.test("a refused connection names the host, and its hint says waiting will not help", async () => {
   const stub = await startStub();
   const url = stub.url;
   await stub.shutdown();
@@ -143,7 +157,10 @@ Deno.test("an unreachable Account Server gives a clean failure naming the host",
     const result = await client.callTool({ name: "get_account", arguments: {} }) as CallToolResult;
     assert.equal(result.isError, true);
     assert.match(String(rvOf(result).msg.error), /connection to "127\.0\.0\.1:\d+" refused/);
-    assert.match(String(rvOf(result).msg.hint), /No answer from the Account Server/);
+    assert.equal(
+      rvOf(result).msg.hint,
+      "Nothing is listening at the Account Server URL (connection refused): the Account Server is not running there or the URL is wrong; waiting will not help: the operator must start it or fix SQUONK2_ASAPI_URL",
+    );
   } finally {
     await client.close();
     await server.close();
@@ -177,7 +194,10 @@ Deno.test("a token that stops being accepted mid-session: reads recover at once,
     const write = await call("create_unit", { unit_name: "Once", org_id: org, billing_day: 2 });
     assert.equal(write.isError, true);
     assert.equal(rvOf(write).http_status_code, 401);
-    assert.match(String(rvOf(write).msg.hint), /token is missing, invalid or expired/);
+    assert.equal(
+      rvOf(write).msg.hint,
+      "The Account Server refused this server's access token, so nothing was applied: the next call gets a new token from Keycloak, so calling again is safe",
+    );
     assert.equal(stub.requests.filter((r) => r.method === "POST").length, 1, "sent once");
     const again = await call("create_unit", { unit_name: "Once", org_id: org, billing_day: 2 });
     assert.equal(again.isError, false, "the next call uses a new token");
@@ -189,26 +209,30 @@ const APPLIED_ONCE: [
   string,
   (stub: StubServer) => Record<string, unknown>,
   (s: StubServer) => number,
+  string,
 ][] = [
   [
     "create_unit",
     (stub) => ({ unit_name: "Dropped", org_id: seedIds(stub).org, billing_day: 5 }),
     (stub) => [...stub.state.units.values()].filter((u) => u.name === "Dropped").length,
+    "get_organisation_units",
   ],
   [
     "alter_product",
     (stub) => ({ product_id: seedIds(stub).storageProduct, allowance: 700 }),
     (stub) => stub.state.actions.filter((a) => a.action === "alter_product").length,
+    "get_product",
   ],
   [
     "delete_asset",
     (stub) => ({ asset_id: seedIds(stub).aliceAsset }),
     (stub) => stub.state.actions.filter((a) => a.action === "delete_asset").length,
+    "get_available_assets",
   ],
 ];
 
-for (const [tool, args, applied] of APPLIED_ONCE) {
-  Deno.test(`${tool} reaches the Account Server once when the connection drops after it`, () =>
+for (const [tool, args, applied, check] of APPLIED_ONCE) {
+  Deno.test(`${tool} reaches the Account Server once when the connection drops after it, and its hint says check with ${check}`, () =>
     withRig(async ({ stub, call }) => {
       stub.inject(tool, { dropAfterApplying: true });
       const result = await call(tool, args(stub));
@@ -217,8 +241,105 @@ for (const [tool, args, applied] of APPLIED_ONCE) {
       assert.match(String(rvOf(result).msg.error), /connection closed before the response/);
       assert.equal(stub.requests.length, 1, "no automatic retry of a change");
       assert.equal(applied(stub), 1, "applied exactly once");
+      assert.equal(
+        rvOf(result).msg.hint,
+        `${tool} may have been applied although the answer was lost: before calling it again, check with ${check} whether it was`,
+      );
     }));
 }
+
+/** Waits (at most `ms`) until `test` holds; true if it did. */
+async function eventually(test: () => boolean, ms = 5_000): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (!test() && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  return test();
+}
+
+Deno.test("a timed-out create_unit says it may have been applied and to check get_organisation_units, not to try again", () =>
+  withRig(async ({ stub, call }) => {
+    stub.inject("create_unit", { delayMs: 500, times: 1 });
+    const org = seedIds(stub).org;
+    const result = await call("create_unit", {
+      unit_name: "Slow",
+      org_id: org,
+      billing_day: 3,
+      timeout_s: 0.1,
+    });
+    assert.equal(rvOf(result).http_status_code, 0);
+    const hint = String(rvOf(result).msg.hint);
+    assert.equal(
+      hint,
+      "create_unit may have been applied although no answer came in time: before calling it again, check with get_organisation_units whether it was; a larger timeout_s may help",
+    );
+    assert.doesNotMatch(hint, /try again/i);
+    const slow = () => [...stub.state.units.values()].filter((u) => u.name === "Slow").length;
+    assert.ok(await eventually(() => slow() === 1), "the Account Server applied it after all");
+  }));
+
+Deno.test("with get_organisation_units not offered, a timed-out create_unit's hint names no tool to check with", () =>
+  withRig(async ({ stub, call }) => {
+    stub.inject("create_unit", { delayMs: 300, times: 1 });
+    const args = { unit_name: "Slow", org_id: seedIds(stub).org, billing_day: 3, timeout_s: 0.1 };
+    const result = await call("create_unit", args);
+    assert.equal(
+      rvOf(result).msg.hint,
+      "create_unit may have been applied although no answer came in time: before calling it again, check whether it was; a larger timeout_s may help",
+    );
+  }, { tools: selectTools({ excludeTools: ["get_organisation_units"] }) }));
+
+Deno.test("a 502 on a create says it may have been applied; on a read it has no such hint", () =>
+  withRig(async ({ stub, call }) => {
+    stub.inject("create_unit", { status: 502, times: 1 });
+    stub.inject("get_units", { status: 502, times: 1 });
+    const args = { unit_name: "Gateway", org_id: seedIds(stub).org, billing_day: 3 };
+    const created = await call("create_unit", args);
+    assert.match(
+      String(rvOf(created).msg.hint),
+      /^create_unit may have been applied .* get_organisation_units/,
+    );
+    const read = await call("get_units");
+    assert.equal(rvOf(read).http_status_code, 502);
+    assert.equal("hint" in rvOf(read).msg, false);
+  }));
+
+Deno.test("with get_units not offered, a 404 hint lists only the offered list tools", () =>
+  withRig(async ({ call }) => {
+    const result = await call("get_unit", { unit_id: "unit-00000000-0000-4000-8000-0000000000ff" });
+    assert.equal(rvOf(result).http_status_code, 404);
+    assert.equal(
+      rvOf(result).msg.hint,
+      "Nothing has that id: list what exists first (get_organisations, get_available_products, get_available_assets)",
+    );
+  }, { tools: selectTools({ excludeTools: ["get_units"] }) }));
+
+Deno.test("a 403 hint points to get_account only where get_account is offered", () =>
+  withRig(async ({ call }) => {
+    const result = await call("get_charges");
+    assert.equal(rvOf(result).http_status_code, 403);
+    assert.equal(
+      rvOf(result).msg.hint,
+      "The caller is not a member of that Organisation or Unit, or not an admin",
+    );
+  }, { tools: selectTools({ toolsets: ["charges"] }) }));
+
+Deno.test("an untrusted TLS certificate's hint says how to trust it and that waiting will not help", async () => {
+  const stub = await startStub(await selfSignedCertificate());
+  const server = createServer({
+    api: new AsApi({ url: stub.url, env: () => undefined }),
+    tokens: new StaticToken(stub.tokens.alice),
+    version: "test",
+  });
+  const client = await connectInMemory(server);
+  try {
+    const result = await toolCaller(client)("get_account");
+    assert.equal(
+      rvOf(result).msg.hint,
+      "The Account Server's TLS certificate is not trusted: the operator must make it trusted, or set SQUONK2_ASAPI_VERIFY_SSL_CERT=no if they trust this server; waiting will not help",
+    );
+  } finally {
+    await closeSession(client, server, stub);
+  }
+});
 
 Deno.test("20,000 assets are cut to a valid result that says so and how to narrow it", () =>
   withRig(async ({ stub, call }) => {
@@ -347,3 +468,37 @@ Deno.test("a burst of malformed MCP input over HTTP gets proper errors; the next
     await stub.shutdown();
   }
 });
+
+Deno.test("over HTTP, a 401 hint says the caller's own token was refused, not the operator's", async () => {
+  const stub = await startStub();
+  const endpoint = serveForStub(stub, { serverToken: stub.tokens.admin });
+  const transport = new StreamableHTTPClientTransport(new URL(endpoint.url), {
+    requestInit: { headers: { authorization: `Bearer ${stub.tokens.alice}` } },
+  });
+  const client = new Client({ name: "hints-test", version: "1.0.0" });
+  try {
+    await client.connect(transport);
+    stub.inject("get_account", { status: 401, body: '{"error":"Token expired"}', times: 1 });
+    const result = await toolCaller(client)("get_account");
+    assert.equal(rvOf(result).http_status_code, 401);
+    assert.equal(
+      rvOf(result).msg.hint,
+      "The Account Server refused your access token (the bearer token of this HTTP request): it is missing, invalid or expired; get a new one. This server's own credentials were not used",
+    );
+    assert.equal(stub.requests[0]!.authorization, `Bearer ${stub.tokens.alice}`);
+  } finally {
+    await client.close();
+    await endpoint.shutdown();
+    await stub.shutdown();
+  }
+});
+
+Deno.test("with a static token, a 401 hint says the operator must fix the server's credentials", () =>
+  withRig(async ({ stub, call }) => {
+    stub.inject("get_account", { status: 401, body: '{"error":"Token expired"}', times: 1 });
+    const result = await call("get_account");
+    assert.equal(
+      rvOf(result).msg.hint,
+      "The Account Server refused this server's access token (missing, invalid or expired): the operator must fix the server's credentials",
+    );
+  }));

@@ -67,6 +67,10 @@ async function listTools(client: Client): Promise<ListedTool[]> {
   return (await client.listTools()).tools as ListedTool[];
 }
 
+function hintOf(result: CallToolResult): unknown {
+  return (result.structuredContent as { msg: { hint?: unknown } }).msg.hint;
+}
+
 function textOf(result: CallToolResult): string {
   const block = result.content[0];
   assert.ok(block && block.type === "text", "the first content block is text");
@@ -329,7 +333,7 @@ Deno.test("Keycloak: the client-credentials grant acts as the service account", 
       clientSecret: stub.keycloak.clientSecret,
     })));
 
-Deno.test("Keycloak: an outage or a wrong password fails clearly, and recovery works", () =>
+Deno.test("Keycloak: an outage fails clearly, sends nothing, and the next call recovers", () =>
   withSession(async ({ call, stub }) => {
     stub.keycloak.setDown(true);
     const down = await call("get_account");
@@ -338,17 +342,25 @@ Deno.test("Keycloak: an outage or a wrong password fails clearly, and recovery w
       textOf(down),
       /Cannot get_account: Keycloak refused to issue an access token: 503 Service Unavailable: temporarily_unavailable/,
     );
+    assert.equal(
+      hintOf(down),
+      "Keycloak answered without a usable token, so nothing was sent to the Account Server: try again later; if it persists, the operator must check Keycloak",
+    );
     assert.equal(stub.requests.length, 0);
     stub.keycloak.setDown(false);
     const up = await call("get_account");
     assert.equal(up.isError, false, textOf(up));
   }, keycloakFor));
 
-Deno.test("Keycloak: a wrong password is reported without the password", () =>
+const REJECTED_HINT =
+  "Keycloak refused this server's credentials (wrong user, password or client secret): the operator must fix the SQUONK2_KEYCLOAK_* settings; calling again will not help";
+
+Deno.test("Keycloak: a wrong password is reported without the password, with a hint to fix it", () =>
   withSession(async ({ call }) => {
     const result = await call("get_units");
     assert.match(textOf(result), /invalid_grant \(Invalid user credentials\)/);
     assert.equal(textOf(result).includes("wrong-Passw0rd"), false);
+    assert.equal(hintOf(result), REJECTED_HINT);
   }, (stub) =>
     new KeycloakTokens({
       url: stub.keycloak.url,
@@ -357,3 +369,64 @@ Deno.test("Keycloak: a wrong password is reported without the password", () =>
       username: "alice",
       password: "wrong-Passw0rd",
     })));
+
+Deno.test("Keycloak: a wrong client secret gets the wrong-credentials hint, without the secret", () =>
+  withSession(async ({ call }) => {
+    const result = await call("get_units");
+    assert.match(textOf(result), /401 Unauthorized: invalid_client/);
+    assert.equal(textOf(result).includes("wrong-s3cret-value"), false);
+    assert.equal(hintOf(result), REJECTED_HINT);
+  }, (stub) =>
+    new KeycloakTokens({
+      url: stub.keycloak.url,
+      realm: stub.keycloak.realm,
+      clientId: stub.keycloak.clientId,
+      clientSecret: "wrong-s3cret-value",
+    })));
+
+Deno.test("Keycloak: a wrong realm names the token URL tried, never the password, and says to fix URL or realm", () =>
+  withSession(async ({ call, stub }) => {
+    const result = await call("get_account");
+    const tried = `${stub.keycloak.url}/realms/no-such-realm/protocol/openid-connect/token`;
+    assert.equal(
+      (result.structuredContent as { msg: { error: string } }).msg.error,
+      `Cannot get_account: Keycloak's token URL "${tried}" was not found (404 Not Found)`,
+    );
+    assert.equal(
+      hintOf(result),
+      "Keycloak has no token URL there (wrong URL or realm): the operator must fix SQUONK2_KEYCLOAK_URL or SQUONK2_KEYCLOAK_REALM; calling again will not help",
+    );
+    assert.equal(textOf(result).includes(KEYCLOAK_SEED.passwords.alice!), false);
+    assert.equal(stub.requests.length, 0);
+  }, (stub) =>
+    new KeycloakTokens({
+      url: stub.keycloak.url,
+      realm: "no-such-realm",
+      clientId: stub.keycloak.clientId,
+      username: "alice",
+      password: KEYCLOAK_SEED.passwords.alice,
+    })));
+
+Deno.test("Keycloak: nothing listening at its URL gets a hint that waiting will not help", async () => {
+  const gone = await startStub();
+  const keycloakUrl = gone.keycloak.url;
+  await gone.shutdown();
+  await withSession(async ({ call }) => {
+    const result = await call("get_account");
+    assert.match(
+      textOf(result),
+      /could not get an access token from Keycloak: connection to .* refused/,
+    );
+    assert.equal(
+      hintOf(result),
+      "Nothing is listening at the Keycloak URL (connection refused): Keycloak is not running there or SQUONK2_KEYCLOAK_URL is wrong; waiting will not help",
+    );
+  }, (stub) =>
+    new KeycloakTokens({
+      url: keycloakUrl,
+      realm: stub.keycloak.realm,
+      clientId: stub.keycloak.clientId,
+      username: "alice",
+      password: KEYCLOAK_SEED.passwords.alice,
+    }));
+});

@@ -84,29 +84,72 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** Why no response came: the cause a hint or a log line is chosen by, never parsed from text. */
+export type NoResponseReason =
+  /** No answer within the call's timeout. */
+  | "timeout"
+  /** Nothing listens at that address. */
+  | "refused"
+  /** The host name does not resolve. */
+  | "dns"
+  /** The server's TLS certificate is not trusted. */
+  | "tls"
+  /** The connection closed before the response was complete. */
+  | "dropped"
+  /** Any other failure to send or receive. */
+  | "network";
+
+/** Why a call failed before or without an answer: a cause of no response, or a refusal. */
+export type FailureReason =
+  | NoResponseReason
+  /** Refused before sending: an argument is invalid. */
+  | "invalid"
+  /** Refused before sending: no usable Account Server URL is set. */
+  | "no_url"
+  /** The caller cancelled the call. */
+  | "cancelled";
+
+/** Which kind of failure `error` (from `fetch` or `node:https`) is. */
+export function noResponseReason(error: unknown, timedOut: boolean): NoResponseReason {
+  if (timedOut) return "timeout";
+  const words = errorWords(error);
+  if (/certificate|UnknownIssuer|self[- ]signed|CaUsedAsEndEntity|NotValidForName/i.test(words)) {
+    return "tls";
+  }
+  if (/ECONNREFUSED|Connection refused|os error 111/i.test(words)) return "refused";
+  if (/dns error|failed to lookup|ENOTFOUND|EAI_AGAIN|Name or service not known/i.test(words)) {
+    return "dns";
+  }
+  if (/reading a body|ECONNRESET|connection closed|socket hang up|unexpected end/i.test(words)) {
+    return "dropped";
+  }
+  return "network";
+}
+
 /** What to say when no response came, from the error `fetch` or `node:https` gave. */
 export function describeNoResponse(
   error: unknown,
   context: { timeoutS: number; timedOut: boolean; host: string; verifyTls: boolean },
 ): string {
-  if (context.timedOut) return `no response within ${context.timeoutS} s (timed out)`;
   const words = errorWords(error);
-  if (/certificate|UnknownIssuer|self[- ]signed|CaUsedAsEndEntity|NotValidForName/i.test(words)) {
-    const detail = /invalid peer certificate: ([\w()]+)/.exec(words)?.[1] ?? "not trusted";
-    return `TLS certificate of "${context.host}" is not trusted (${detail}); ` +
-      "if you trust this server, set SQUONK2_ASAPI_VERIFY_SSL_CERT=no " +
-      "or call setApiUrl(url, { verifySslCert: false })";
+  switch (noResponseReason(error, context.timedOut)) {
+    case "timeout":
+      return `no response within ${context.timeoutS} s (timed out)`;
+    case "tls": {
+      const detail = /invalid peer certificate: ([\w()]+)/.exec(words)?.[1] ?? "not trusted";
+      return `TLS certificate of "${context.host}" is not trusted (${detail}); ` +
+        "if you trust this server, set SQUONK2_ASAPI_VERIFY_SSL_CERT=no " +
+        "or call setApiUrl(url, { verifySslCert: false })";
+    }
+    case "refused":
+      return `connection to "${context.host}" refused (nothing is listening there)`;
+    case "dns":
+      return `host name "${context.host}" could not be resolved`;
+    case "dropped":
+      return "the connection closed before the response was complete";
+    case "network":
+      return `request failed: ${truncate(collapse(words) || "unknown error")}`;
   }
-  if (/ECONNREFUSED|Connection refused|os error 111/i.test(words)) {
-    return `connection to "${context.host}" refused (is the Account Server running?)`;
-  }
-  if (/dns error|failed to lookup|ENOTFOUND|EAI_AGAIN|Name or service not known/i.test(words)) {
-    return `host name "${context.host}" could not be resolved`;
-  }
-  if (/reading a body|ECONNRESET|connection closed|socket hang up|unexpected end/i.test(words)) {
-    return "the connection closed before the response was complete";
-  }
-  return `request failed: ${truncate(collapse(words) || "unknown error")}`;
 }
 
 function errorWords(error: unknown, depth = 0): string {

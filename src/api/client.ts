@@ -14,7 +14,15 @@ import {
   type Params,
   type ParamsOf,
 } from "./operations.ts";
-import { describeNoResponse, isRecord, serverErrorText, statusLine, truncate } from "./_failure.ts";
+import {
+  describeNoResponse,
+  type FailureReason,
+  isRecord,
+  noResponseReason,
+  serverErrorText,
+  statusLine,
+  truncate,
+} from "./_failure.ts";
 import { type Outgoing, send } from "./_transport.ts";
 
 /** A call that `AsApi.check` accepted: its operation and its parsed parameters. */
@@ -34,6 +42,11 @@ export interface ApiRv {
   msg: Record<string, unknown>;
   /** The response's status, or 0 when no response came. */
   http_status_code: number;
+  /**
+   * Why a call with status 0 failed, when the client knows: for hints and logs. Not enumerable,
+   * so the ApiRv's JSON and equality stay the Python client's three fields.
+   */
+  readonly reason?: FailureReason;
 }
 
 /** Per-call options. */
@@ -203,7 +216,9 @@ export class AsApi {
   /** Calls an operation whose name and parameters are only known at run time. */
   async callByName(name: string, params: unknown, options: CallOptions = {}): Promise<ApiRv> {
     const checked = this.check(name, params);
-    return "error" in checked ? failure(0, checked.error) : await this.send(checked, options);
+    return "error" in checked
+      ? failure(0, checked.error, "invalid")
+      : await this.send(checked, options);
   }
 
   /**
@@ -230,20 +245,24 @@ export class AsApi {
   /** Sends a call that `check` accepted, resolving to its ApiRv. */
   async send(call: CheckedCall, options: CallOptions = {}): Promise<ApiRv> {
     const row = call.operation;
-    const refuse = (why: string) => failure(0, `Cannot ${row.name}: ${why}`);
+    const refuse = (why: string, reason: FailureReason = "invalid") =>
+      failure(0, `Cannot ${row.name}: ${why}`, reason);
     if (!CHECKED.has(call)) return refuse("the call was not checked with check()");
     const timeoutS = options.timeoutS ?? DEFAULT_TIMEOUT_S;
     if (!(Number.isFinite(timeoutS) && timeoutS > 0 && timeoutS <= 3600)) {
       return refuse(`timeout_s: must be a number of seconds above 0 and at most 3600`);
     }
-    if (this.#urlError) return refuse(this.#urlError);
+    if (this.#urlError) return refuse(this.#urlError, "no_url");
     if (!this.#url) {
       return refuse(
         "no Account Server URL is set: set SQUONK2_ASAPI_URL or call setApiUrl(url)",
+        "no_url",
       );
     }
     if (row.token && !options.token) return refuse("no access token was given");
-    if (options.signal?.aborted) return refuse("the call was cancelled before it was sent");
+    if (options.signal?.aborted) {
+      return refuse("the call was cancelled before it was sent", "cancelled");
+    }
     if (row.token && !TOKEN_PATTERN.test(options.token!)) {
       return refuse("the access token has characters a token cannot have");
     }
@@ -288,7 +307,8 @@ export class AsApi {
             `the response is larger than ${this.#maxResponseBytes} bytes; ask for less`,
         );
       }
-      const why = cancel?.aborted && !timeout.aborted
+      const cancelled = cancel?.aborted && !timeout.aborted;
+      const why = cancelled
         ? "the call was cancelled before the Account Server answered"
         : describeNoResponse(error, {
           timeoutS,
@@ -297,7 +317,8 @@ export class AsApi {
           verifyTls: this.#verifySslCert,
         });
       log(`no response: ${why}`);
-      return failure(0, `Cannot ${row.name}: ${why}`);
+      const reason = cancelled ? "cancelled" : noResponseReason(error, timeout.aborted);
+      return failure(0, `Cannot ${row.name}: ${why}`, reason);
     }
     log(String(response.status));
     const redirect = redirectText(response, request.url, this.#url!);
@@ -306,8 +327,10 @@ export class AsApi {
   }
 }
 
-function failure(status: number, error: string): ApiRv {
-  return { success: false, msg: { error }, http_status_code: status };
+function failure(status: number, error: string, reason?: FailureReason): ApiRv {
+  const rv: ApiRv = { success: false, msg: { error }, http_status_code: status };
+  if (reason) Object.defineProperty(rv, "reason", { value: reason, enumerable: false });
+  return rv;
 }
 
 /**

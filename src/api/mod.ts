@@ -37,5 +37,13 @@ export {
 } from "./operations.ts";
 export { type Checked, type CheckOptions, checkParams, nearestName } from "./check.ts";
 export { AS_ID_PATTERN, ASSET_NAME_PATTERN, ENUMS } from "./params.ts";
-export { describeNoResponse, isRecord, serverErrorText, statusLine } from "./_failure.ts";
+export {
+  describeNoResponse,
+  type FailureReason,
+  isRecord,
+  type NoResponseReason,
+  noResponseReason,
+  serverErrorText,
+  statusLine,
+} from "./_failure.ts";
 export { send } from "./_transport.ts";

@@ -6,7 +6,15 @@
  * @module
  */
 import { addSecret } from "../log.ts";
-import { describeNoResponse, isRecord, send, serverErrorText, statusLine } from "../api/mod.ts";
+import {
+  describeNoResponse,
+  isRecord,
+  type NoResponseReason,
+  noResponseReason,
+  send,
+  serverErrorText,
+  statusLine,
+} from "../api/mod.ts";
 
 /** A source of access tokens. */
 export interface TokenSource {
@@ -20,8 +28,32 @@ export interface TokenSource {
   readonly renewable: boolean;
 }
 
+/** Why no token could be had, as a cause a hint or a log line is chosen by. */
+export type CredentialsFailure =
+  /** No credentials are configured. */
+  | "none"
+  /** Keycloak refused the credentials: wrong user, password or client secret. */
+  | "rejected"
+  /** Keycloak's token URL does not exist: wrong URL or realm. */
+  | "not_found"
+  /** No answer from Keycloak; `network` says why. */
+  | "unreachable"
+  /** Keycloak answered, but with no usable token. */
+  | "failed";
+
 /** Why no token could be had; the message is safe to show. */
-export class CredentialsError extends Error {}
+export class CredentialsError extends Error {
+  /** The cause. */
+  readonly kind: CredentialsFailure;
+  /** Why no answer came, when `kind` is "unreachable". */
+  readonly network?: NoResponseReason;
+  /** A failure of `kind`; the message names no secret. */
+  constructor(message: string, kind: CredentialsFailure, network?: NoResponseReason) {
+    super(message);
+    this.kind = kind;
+    this.network = network;
+  }
+}
 
 /** No credentials configured: every call that needs a token fails clearly. */
 export class NoCredentials implements TokenSource {
@@ -33,6 +65,7 @@ export class NoCredentials implements TokenSource {
       new CredentialsError(
         "no Account Server credentials are configured: the operator must set " +
           "SQUONK2_ASAPI_TOKEN or the SQUONK2_KEYCLOAK_* variables",
+        "none",
       ),
     );
   }
@@ -165,24 +198,21 @@ export class KeycloakTokens implements TokenSource {
         host,
         verifyTls: o.verifyTls ?? true,
       });
-      throw new CredentialsError(`could not get an access token from Keycloak: ${why}`);
-    }
-    if (response.status !== 200) {
-      const text = keycloakError(body) ??
-        serverErrorText(body, response.headers.get("content-type"));
       throw new CredentialsError(
-        `Keycloak refused to issue an access token: ${statusLine(response.status, "")}` +
-          (text ? `: ${text}` : ""),
+        `could not get an access token from Keycloak: ${why}`,
+        "unreachable",
+        noResponseReason(error, signal.aborted),
       );
     }
+    if (response.status !== 200) throw refusal(this.#endpoint, response, body);
     let parsed: unknown;
     try {
       parsed = JSON.parse(body);
     } catch {
-      throw new CredentialsError("Keycloak's token response is not valid JSON");
+      throw new CredentialsError("Keycloak's token response is not valid JSON", "failed");
     }
     if (!isRecord(parsed) || typeof parsed.access_token !== "string") {
-      throw new CredentialsError("Keycloak's token response has no access_token");
+      throw new CredentialsError("Keycloak's token response has no access_token", "failed");
     }
     const lifetimeS = Number(parsed.expires_in) > 0 ? Number(parsed.expires_in) : 60;
     const refreshS = Number(parsed.refresh_expires_in) > 0 ? Number(parsed.refresh_expires_in) : 0;
@@ -197,6 +227,22 @@ export class KeycloakTokens implements TokenSource {
       refreshExpiresAt: started + refreshS * 1000 - margin,
     };
   }
+}
+
+/** What an answer other than 200 from the token URL means, by its status. */
+function refusal(endpoint: string, response: Response, body: string): CredentialsError {
+  const status = statusLine(response.status, "");
+  if (response.status === 404) {
+    return new CredentialsError(
+      `Keycloak's token URL "${endpoint}" was not found (${status})`,
+      "not_found",
+    );
+  }
+  const text = keycloakError(body) ?? serverErrorText(body, response.headers.get("content-type"));
+  return new CredentialsError(
+    `Keycloak refused to issue an access token: ${status}${text ? `: ${text}` : ""}`,
+    [400, 401, 403].includes(response.status) ? "rejected" : "failed",
+  );
 }
 
 function keycloakError(body: string): string | undefined {

@@ -14,7 +14,8 @@ export {
   type Tool,
 } from "./tool.ts";
 export { Activity } from "./activity.ts";
-export { toolResult } from "./result.ts";
+export { credentialsResult, type ResultOptions, toolResult } from "./result.ts";
+export { credentialsHint, type HintContext, hintFor } from "./hints.ts";
 export { API_RV_SHAPE, listTools, withoutMentions } from "./listing.ts";
 export {
   CredentialsError,

@@ -15,9 +15,10 @@ import {
   OPERATIONS,
   pathParams,
 } from "../api/mod.ts";
-import { CredentialsError, type TokenSource } from "./credentials.ts";
+import type { TokenSource } from "./credentials.ts";
 import { resolveUpload } from "./files.ts";
-import { toolResult } from "./result.ts";
+import { credentialsResult, toolResult } from "./result.ts";
+import { selectTools } from "./selection.ts";
 import { annotationsFor, type CallContext, type Tool } from "./tool.ts";
 
 /** What the operation tools need from the server. */
@@ -29,6 +30,8 @@ export interface OperationToolOptions {
   fileRoot?: string;
   /** Results larger than this many bytes of JSON are cut. */
   maxResultBytes?: number;
+  /** The tools the server offers (default: all): hints name no other. */
+  tools?: readonly string[];
 }
 
 /** The name of the parameter every tool takes besides its own. */
@@ -36,6 +39,7 @@ export const TIMEOUT_PARAM = "timeout_s";
 
 /** One tool per row of the operation table. */
 export function operationTools(options: OperationToolOptions): Tool[] {
+  const offered = new Set(options.tools ?? selectTools());
   return OPERATIONS.map((row) => ({
     name: row.name,
     toolset: row.toolset,
@@ -47,7 +51,7 @@ export function operationTools(options: OperationToolOptions): Tool[] {
     prepare(args) {
       const checked = options.api.check(row.name, args, { also: [TIMEOUT_PARAM] });
       if ("error" in checked) return checked;
-      return (context) => runOperation(checked, context, options);
+      return (context) => runOperation(checked, context, { ...options, offered });
     },
   }));
 }
@@ -73,25 +77,32 @@ async function tokenFor(
   row: Operation,
   context: CallContext,
   tokens: TokenSource,
-): Promise<{ token?: string } | { error: string }> {
+): Promise<{ token?: string } | { error: unknown }> {
   if (!row.token) return {};
   if (context.callerToken !== undefined) return { token: context.callerToken };
   try {
     return { token: await tokens.getToken() };
   } catch (error) {
-    return { error: error instanceof CredentialsError ? error.message : "could not get a token" };
+    return { error };
   }
 }
 
 async function runOperation(
   call: CheckedCall,
   context: CallContext,
-  options: OperationToolOptions,
+  options: OperationToolOptions & { offered: ReadonlySet<string> },
 ): Promise<CallToolResult> {
   const row = call.operation;
-  const result = (rv: ApiRv) => toolResult(rv, options.maxResultBytes);
+  const hints = {
+    maxBytes: options.maxResultBytes,
+    offered: options.offered,
+    row,
+    callerToken: context.callerToken !== undefined,
+    renewable: options.tokens.renewable,
+  };
+  const result = (rv: ApiRv) => toolResult(rv, hints);
   const token = await tokenFor(row, context, options.tokens);
-  if ("error" in token) return result(refusal(row.name, token.error));
+  if ("error" in token) return credentialsResult(row.name, token.error, hints);
   if (row.kind === "delete") {
     const message = `${describeTarget(row, call.params)}. This cannot be undone. Go ahead?`;
     if (!(await context.confirm(message))) {

@@ -1,33 +1,56 @@
 /**
  * A tool's result from an operation's ApiRv: structured, repeated as JSON text, an error when it
  * failed, with a hint for the model; Account Server text cleaned of hidden characters, errors
- * redacted, and results above the size limit cut.
+ * redacted, and results above the size limit cut. A failure the operator must fix is also
+ * written to stderr.
  *
  * @module
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { ApiRv } from "../api/mod.ts";
-import { redact } from "../log.ts";
+import { logLine, redact } from "../log.ts";
+import { CredentialsError } from "./credentials.ts";
+import { credentialsHint, type HintContext, hintFor, operatorMustAct } from "./hints.ts";
 import { DEFAULT_MAX_RESULT_BYTES, limitMsg } from "./limit.ts";
 import { cleanValue, mayHideText } from "./sanitize.ts";
 
-const NO_ANSWER_HINT =
-  "No answer from the Account Server: it may be down or slow; try again, or with a larger timeout_s";
-
-const HINTS: Readonly<Record<number, string>> = {
-  400: "The Account Server refused the request as invalid: read the error and fix the arguments",
-  401:
-    "The server's access token is missing, invalid or expired: the operator must fix its credentials",
-  403: "The caller is not a member of that Organisation or Unit, or not an admin (see get_account)",
-  404:
-    "Nothing has that id: list what exists first (get_organisations, get_units, get_available_products, get_available_assets)",
-};
+/** How a result is built: its size limit, and what its hint may say. */
+export interface ResultOptions extends HintContext {
+  /** Results larger than this many bytes of JSON are cut (default 64 KiB). */
+  maxBytes?: number;
+}
 
 /**
  * An ApiRv as a tool result: structured, repeated as JSON text, an error when it failed. What
  * came from the Account Server is cleaned of hidden characters; errors pass through redaction.
  */
-export function toolResult(rv: ApiRv, maxBytes = DEFAULT_MAX_RESULT_BYTES): CallToolResult {
+export function toolResult(rv: ApiRv, options: ResultOptions = {}): CallToolResult {
+  const hint = rv.success ? undefined : hintFor(rv, options);
+  if (!rv.success && operatorMustAct(rv, options)) {
+    logFailure(rv.msg.error, hint);
+  }
+  return build(rv, options.maxBytes ?? DEFAULT_MAX_RESULT_BYTES, hint);
+}
+
+/** The result of a call `name` that failed because no token could be had; logged to stderr. */
+export function credentialsResult(
+  name: string,
+  error: unknown,
+  options: ResultOptions = {},
+): CallToolResult {
+  const why = error instanceof CredentialsError ? error.message : "could not get a token";
+  const text = `Cannot ${name}: ${why}`;
+  const hint = error instanceof CredentialsError ? credentialsHint(error, options) : undefined;
+  logFailure(text, hint);
+  const rv = { success: false, msg: { error: text }, http_status_code: 0 };
+  return build(rv, options.maxBytes ?? DEFAULT_MAX_RESULT_BYTES, hint);
+}
+
+function logFailure(error: unknown, hint: string | undefined): void {
+  logLine(`squonk2-as-mcp: ${String(error)}${hint ? ` (${hint})` : ""}`);
+}
+
+function build(rv: ApiRv, maxBytes: number, hint: string | undefined): CallToolResult {
   // Serialise once; clean and cut only when the text shows there is something to do.
   let msg = rv.msg;
   let json = JSON.stringify(msg);
@@ -42,9 +65,6 @@ export function toolResult(rv: ApiRv, maxBytes = DEFAULT_MAX_RESULT_BYTES): Call
   }
   if (!rv.success) {
     const error = typeof msg.error === "string" ? redact(msg.error) : msg.error;
-    const noAnswer = rv.http_status_code === 0 &&
-      /no response|timed out|refused|closed before|could not be resolved/.test(String(error));
-    const hint = noAnswer ? NO_ANSWER_HINT : HINTS[rv.http_status_code];
     msg = { ...msg, error, ...(hint && !("hint" in msg) ? { hint } : {}) };
     json = JSON.stringify(msg);
   }
