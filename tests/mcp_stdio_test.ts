@@ -10,8 +10,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { OPERATIONS } from "../src/api/mod.ts";
 import { KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
 import { initializeRequest, seedIds } from "./_helpers.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
+import { hermeticEnv, ROOT, serverArgs } from "./_spawn.ts";
 
 function serverEnv(stub: StubServer): Record<string, string> {
   return {
@@ -34,9 +33,9 @@ Deno.test("deno task start serves MCP on stdio: list, read, write, failure, toke
   const stub = await startStub({ tokenLifetimeS: 2 });
   const transport = new StdioClientTransport({
     command: Deno.execPath(),
-    args: ["task", "-q", "start"],
+    args: serverArgs("start"),
     cwd: ROOT,
-    env: { ...serverEnv(stub), NO_COLOR: "1" },
+    env: { ...baseEnv(), ...serverEnv(stub) },
     stderr: "pipe",
   });
   let stderr = "";
@@ -98,9 +97,10 @@ Deno.test("deno task start serves MCP on stdio: list, read, write, failure, toke
 Deno.test("stdout holds only JSON-RPC messages, and the server exits when stdin closes", async () => {
   const stub = await startStub();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "start"],
+    args: serverArgs("start"),
     cwd: ROOT,
-    env: { ...serverEnv(stub), NO_COLOR: "1" },
+    clearEnv: true,
+    env: { ...baseEnv(), ...serverEnv(stub) },
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -151,14 +151,9 @@ Deno.test("stdout holds only JSON-RPC messages, and the server exits when stdin 
 });
 
 /** Only what Deno needs to find itself and its cache: nothing of this machine's SQUONK2_*. */
+/** What Deno needs to run, and nothing from the developer's shell. */
 function baseEnv(): Record<string, string> {
-  const keep = ["HOME", "PATH", "DENO_DIR", "XDG_CACHE_HOME"];
-  return Object.fromEntries(
-    keep.flatMap((name) => {
-      const value = Deno.env.get(name);
-      return value === undefined ? [] : [[name, value]];
-    }),
-  );
+  return hermeticEnv();
 }
 
 const BAD_CONFIGS: [string, Record<string, string>, string[], RegExp][] = [
@@ -209,7 +204,7 @@ const BAD_CONFIGS: [string, Record<string, string>, string[], RegExp][] = [
 for (const [what, env, args, message] of BAD_CONFIGS) {
   Deno.test(`start refuses ${what} with one line on stderr and exit code 2`, async () => {
     const output = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "-q", "start", ...args],
+      args: serverArgs("start", ...args),
       cwd: ROOT,
       env: { ...baseEnv(), NO_COLOR: "1", ...env },
       clearEnv: true,
@@ -232,7 +227,7 @@ for (const [task, args] of [["demo", []], ["start", []]] as const) {
   Deno.test(`deno task ${task} with no URL serves every tool against the embedded stub`, async () => {
     const transport = new StdioClientTransport({
       command: Deno.execPath(),
-      args: ["task", "-q", task, ...args],
+      args: serverArgs(task, ...args),
       cwd: ROOT,
       env: { ...baseEnv(), NO_COLOR: "1" },
       stderr: "pipe",
@@ -261,7 +256,7 @@ Deno.test("deno task start --read-only over stdio lists only reads and refuses a
   const stub = await startStub();
   const transport = new StdioClientTransport({
     command: Deno.execPath(),
-    args: ["task", "-q", "start", "--read-only", "--toolsets", "units,server"],
+    args: serverArgs("start", "--read-only", "--toolsets", "units,server"),
     cwd: ROOT,
     env: { ...baseEnv(), SQUONK2_ASAPI_URL: stub.url, SQUONK2_ASAPI_TOKEN: stub.tokens.alice },
     stderr: "pipe",
@@ -297,8 +292,9 @@ Deno.test("deno task start --read-only over stdio lists only reads and refuses a
 Deno.test("--transport http: callers use their own tokens; SIGTERM waits for a call in flight", async () => {
   const stub = await startStub();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "start", "--transport", "http", "--port", "0"],
+    args: serverArgs("start", "--transport", "http", "--port", "0"),
     cwd: ROOT,
+    clearEnv: true,
     env: {
       ...baseEnv(),
       NO_COLOR: "1",
@@ -372,8 +368,9 @@ Deno.test("--transport http: callers use their own tokens; SIGTERM waits for a c
 Deno.test("a burst of malformed MCP input on stdio never stops the server", async () => {
   const stub = await startStub();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "start"],
+    args: serverArgs("start"),
     cwd: ROOT,
+    clearEnv: true,
     env: {
       ...baseEnv(),
       NO_COLOR: "1",
