@@ -258,6 +258,10 @@ Deno.test("with no credentials, ping works and other tools say how to configure 
       textOf(account),
       /Cannot get_account: no Account Server credentials are configured: .*SQUONK2_ASAPI_TOKEN/,
     );
+    assert.equal(
+      hintOf(account),
+      "This server has no Account Server credentials, so only tools that need no token work (ping, get_version, get_event_stream_version); the operator must configure them",
+    );
     assert.equal(stub.requests.length, 3, "nothing is sent without credentials");
   }, () => new NoCredentials()));
 
