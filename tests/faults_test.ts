@@ -290,14 +290,14 @@ Deno.test("with get_organisation_units not offered, a timed-out create_unit's hi
 Deno.test("a 502 on a create says it may have been applied; on a read it has no such hint", () =>
   withRig(async ({ stub, call }) => {
     stub.inject("create_unit", { status: 502, times: 1 });
-    stub.inject("get_units", { status: 502, times: 1 });
+    stub.inject("get_organisations", { status: 502, times: 1 });
     const args = { unit_name: "Gateway", org_id: seedIds(stub).org, billing_day: 3 };
     const created = await call("create_unit", args);
     assert.match(
       String(rvOf(created).msg.hint),
       /^create_unit may have been applied .* get_organisation_units/,
     );
-    const read = await call("get_units");
+    const read = await call("get_organisations");
     assert.equal(rvOf(read).http_status_code, 502);
     assert.equal("hint" in rvOf(read).msg, false);
   }));
