@@ -1,0 +1,371 @@
+/**
+ * Runs a program in a separate Deno process with no permissions at all, capped in memory, time,
+ * calls and output. The program's only way out is `as.<op>()`: each is a message on the child's
+ * stdout that the server answers by calling `gate`, the same path a tool call takes.
+ *
+ * @module
+ */
+import { logLine } from "../log.ts";
+import { runner, type RunnerStart } from "./_runner.ts";
+
+/** What `as.<op>()` resolves to: an ApiRv. */
+export interface GateResult {
+  success: boolean;
+  msg: Record<string, unknown>;
+  http_status_code: number;
+}
+
+/** Performs one `as.<op>()` call exactly as a tool call would be performed. */
+export type Gate = (
+  name: string,
+  args: Record<string, unknown>,
+  signal: AbortSignal,
+) => Promise<GateResult>;
+
+/** The caps of one run. */
+export interface SandboxLimits {
+  /** Wall-clock seconds before the process is killed. */
+  timeoutS: number;
+  /** Most calls to `as` in one run. */
+  maxCalls: number;
+  /** Most bytes (UTF-8) of log plus returned value. */
+  maxOutputBytes: number;
+  /** The JavaScript heap's cap, in MiB. */
+  memoryMb: number;
+}
+
+/** The defaults: 30 s, 200 calls, 64 KiB of output, 128 MiB of heap. */
+export const DEFAULT_LIMITS: Readonly<SandboxLimits> = {
+  timeoutS: 30,
+  maxCalls: 200,
+  maxOutputBytes: 65_536,
+  memoryMb: 128,
+};
+
+/** The longest a program may ask to run, in seconds. */
+export const MAX_PROGRAM_TIMEOUT_S = 120;
+
+/** The longest program accepted, in UTF-8 bytes. */
+export const MAX_PROGRAM_BYTES = 65_536;
+
+/** One `as` call of a run, as reported. */
+export interface CallRecord {
+  operation: string;
+  http_status_code: number;
+  success: boolean;
+}
+
+/** What a run gives back: an ApiRv whose msg holds the value, the log, the calls and the time. */
+export interface ProgramRv {
+  success: boolean;
+  msg: {
+    value?: unknown;
+    error?: string;
+    log: string[];
+    calls: CallRecord[];
+    time_ms: number;
+  };
+  http_status_code: 0;
+}
+
+/** How to run one program. */
+export interface RunOptions {
+  gate: Gate;
+  /** The operations `as` offers. */
+  operations: readonly string[];
+  limits?: Partial<SandboxLimits>;
+  /** Aborts the run (the tool call was cancelled, the server is stopping). */
+  signal?: AbortSignal;
+}
+
+/** Bytes the process may allocate beyond the heap cap (Deno's own start needs ~600 MiB). */
+const PROCESS_OVERHEAD_MB = 896;
+
+/** The process's arguments: `deno run` with no permission flag, no config, no remote code. */
+function denoArgs(limits: SandboxLimits): string[] {
+  const source = `(${runner.toString()})()`;
+  return [
+    "run",
+    "--no-prompt",
+    "--no-config",
+    "--no-lock",
+    "--no-remote",
+    "--no-npm",
+    "--no-code-cache",
+    `--v8-flags=--max-old-space-size=${limits.memoryMb}`,
+    `data:application/javascript,${encodeURIComponent(source)}`,
+  ];
+}
+
+let prlimitMissing = false;
+
+/** Spawns the sandbox: under `prlimit` (a cap on all memory, array buffers and workers included) where it exists. */
+function spawn(limits: SandboxLimits): Deno.ChildProcess {
+  const options = {
+    clearEnv: true,
+    env: { NO_COLOR: "1" },
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  } as const;
+  const args = denoArgs(limits);
+  if (!prlimitMissing && Deno.build.os === "linux") {
+    const bytes = (limits.memoryMb + PROCESS_OVERHEAD_MB) * 1024 * 1024;
+    try {
+      return new Deno.Command("prlimit", {
+        ...options,
+        args: [`--data=${bytes}`, "--", Deno.execPath(), ...args],
+      }).spawn();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      prlimitMissing = true;
+      logLine("squonk2-as-mcp: prlimit not found: a program's memory cap covers its heap only");
+    }
+  }
+  return new Deno.Command(Deno.execPath(), { ...options, args }).spawn();
+}
+
+const encoder = new TextEncoder();
+
+/** The UTF-8 length of a string. */
+function utf8Bytes(text: string): number {
+  return encoder.encode(text).length;
+}
+
+/** The longest line the child may write (a call's arguments may carry a 1 MB asset). */
+const MAX_LINE_CHARS = 2 * 1024 * 1024;
+
+/** How many programs may run at once in this process. */
+export const MAX_RUNNING = 4;
+let running = 0;
+
+type Outcome = { value: unknown } | { error: string };
+
+/** One run: the child, its channel and what it has done so far. */
+class Run {
+  readonly calls: CallRecord[] = [];
+  readonly log: string[] = [];
+  readonly outcome: Promise<Outcome>;
+  #finish!: (outcome: Outcome) => void;
+  #done = false;
+  #outputBytes = 0;
+  #inFlight = new Set<Promise<void>>();
+  #abort = new AbortController();
+  #stdin: WritableStreamDefaultWriter<Uint8Array>;
+
+  constructor(
+    readonly child: Deno.ChildProcess,
+    readonly key: string,
+    readonly options: RunOptions,
+    readonly limits: SandboxLimits,
+  ) {
+    this.outcome = new Promise((resolve) => this.#finish = resolve);
+    this.#stdin = child.stdin.getWriter();
+  }
+
+  /** The signal gate calls get: aborted when the run ends early. */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /** Ends the run with `outcome`, once; an error also cancels calls in flight. */
+  end(outcome: Outcome): void {
+    if (this.#done) return;
+    this.#done = true;
+    if ("error" in outcome) this.#abort.abort(new Error(outcome.error));
+    this.#finish(outcome);
+  }
+
+  /** Waits for the calls still in flight. */
+  async settle(): Promise<void> {
+    while (this.#inFlight.size) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /** Sends a line to the child, ignoring a child that has gone. */
+  async write(value: unknown): Promise<void> {
+    await this.#stdin.write(encoder.encode(JSON.stringify(value) + "\n")).catch(() => {});
+  }
+
+  /** Handles one line of the child's stdout. */
+  handle(line: string): void {
+    if (this.#done) return;
+    if (!line.startsWith(this.key + " ")) {
+      return this.end({
+        error:
+          "Program stopped: it wrote to the channel directly (use console.log for output and as.<op>() for calls)",
+      });
+    }
+    const message = JSON.parse(line.slice(this.key.length + 1));
+    if (message.t === "call") return this.#call(message.id, message.op, message.args);
+    if (message.t === "log") {
+      return this.#output(String(message.text), () => this.log.push(message.text));
+    }
+    if (message.t === "fail") return this.end({ error: String(message.error) });
+    if (message.t === "done") {
+      const json = JSON.stringify(message.value);
+      this.#output(json, () => {});
+      if (!this.#done) this.end({ value: message.value });
+    }
+  }
+
+  #output(text: string, keep: () => void): void {
+    this.#outputBytes += utf8Bytes(text);
+    if (this.#outputBytes > this.limits.maxOutputBytes) {
+      return this.end({
+        error:
+          `Program stopped: its output (log and value) passed ${this.limits.maxOutputBytes} bytes`,
+      });
+    }
+    keep();
+  }
+
+  #call(id: number, op: string, args: Record<string, unknown>): void {
+    if (this.calls.length >= this.limits.maxCalls) {
+      return this.end({
+        error: `Program stopped: it made more than ${this.limits.maxCalls} calls to as`,
+      });
+    }
+    const record: CallRecord = { operation: op, http_status_code: 0, success: false };
+    this.calls.push(record);
+    const work = (async () => {
+      const rv: GateResult = this.options.operations.includes(op)
+        ? await this.options.gate(op, args, this.signal).catch((error) => ({
+          success: false,
+          msg: { error: `Cannot ${op}: ${error instanceof Error ? error.message : error}` },
+          http_status_code: 0,
+        }))
+        : {
+          success: false,
+          msg: { error: `Cannot ${op}: not an operation this server offers` },
+          http_status_code: 0,
+        };
+      record.success = rv.success;
+      record.http_status_code = rv.http_status_code;
+      await this.write({ id, rv });
+    })();
+    this.#inFlight.add(work);
+    work.finally(() => this.#inFlight.delete(work));
+  }
+}
+
+/** Feeds the child's stdout to `run`, line by line, stopping it at an overlong line. */
+async function readChannel(run: Run): Promise<void> {
+  let buffered = "";
+  for await (const chunk of run.child.stdout.pipeThrough(new TextDecoderStream())) {
+    buffered += chunk;
+    let at: number;
+    while ((at = buffered.indexOf("\n")) >= 0) {
+      run.handle(buffered.slice(0, at));
+      buffered = buffered.slice(at + 1);
+    }
+    if (buffered.length > MAX_LINE_CHARS) {
+      run.end({
+        error: `Program stopped: it wrote a line of more than ${MAX_LINE_CHARS} characters`,
+      });
+      return;
+    }
+  }
+}
+
+/** The first few KiB of the child's stderr (enough to recognise a crash), the rest drained. */
+async function readStderr(child: Deno.ChildProcess): Promise<string> {
+  let text = "";
+  for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) {
+    if (text.length < 8192) text += chunk;
+  }
+  return text;
+}
+
+/** Why a process ended without an answer. */
+function exitError(status: Deno.CommandStatus, stderr: string, limits: SandboxLimits): string {
+  if (/out of memory|heap limit|allocation failed|Cannot allocate/i.test(stderr)) {
+    return `Program stopped: it used more than its memory cap (${limits.memoryMb} MiB of heap)`;
+  }
+  if (status.signal) return `Program stopped: its process ended by ${status.signal}`;
+  return `Program ended without returning (exit code ${status.code})`;
+}
+
+function result(run: Run | undefined, outcome: Outcome, started: number): ProgramRv {
+  const msg = {
+    ...outcome,
+    log: run?.log ?? [],
+    calls: run?.calls ?? [],
+    time_ms: Math.round(performance.now() - started),
+  };
+  return { success: "value" in outcome, msg, http_status_code: 0 };
+}
+
+/**
+ * Runs `program` (TypeScript or JavaScript, the body of an async function of `as`) in the
+ * sandbox and gives back its value, log, calls and time, or why it was stopped.
+ *
+ * @example
+ * ```ts
+ * const rv = await runProgram("return (await as.get_units()).msg", { gate, operations: ["get_units"] });
+ * ```
+ */
+export async function runProgram(program: string, options: RunOptions): Promise<ProgramRv> {
+  const started = performance.now();
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  if (utf8Bytes(program) > MAX_PROGRAM_BYTES) {
+    return result(
+      undefined,
+      { error: `The program is longer than ${MAX_PROGRAM_BYTES} bytes` },
+      started,
+    );
+  }
+  if (running >= MAX_RUNNING) {
+    return result(undefined, {
+      error: `${MAX_RUNNING} programs are running already: try again when one has finished`,
+    }, started);
+  }
+  running++;
+  let run: Run | undefined;
+  try {
+    const key = crypto.randomUUID();
+    run = new Run(spawn(limits), key, options, limits);
+    return await supervise(run, program, started);
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotCapable
+      ? "the server may not start the sandbox process (see README: Code mode)"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    return result(run, { error: `Cannot run the program: ${why}` }, started);
+  } finally {
+    running--;
+  }
+}
+
+/** Starts the program in `run`, watches its caps, and cleans up. */
+async function supervise(run: Run, program: string, started: number): Promise<ProgramRv> {
+  const { limits, child } = run;
+  const stderr = readStderr(child);
+  const channel = readChannel(run).catch(() =>
+    run.end({ error: "Program stopped: it wrote something that is not a message" })
+  );
+  const timer = setTimeout(
+    () => run.end({ error: `Program stopped after ${limits.timeoutS} s (its timeout_s)` }),
+    limits.timeoutS * 1000,
+  );
+  const onAbort = () => run.end({ error: "Program stopped: the call was cancelled" });
+  run.options.signal?.addEventListener("abort", onAbort);
+  child.status.then(async (status) => {
+    await channel;
+    run.end({ error: exitError(status, await stderr, limits) });
+  });
+  const start: RunnerStart = { key: run.key, program, ops: [...run.options.operations] };
+  await run.write(start);
+  const outcome = await run.outcome;
+  clearTimeout(timer);
+  run.options.signal?.removeEventListener("abort", onAbort);
+  await run.settle();
+  try {
+    child.kill("SIGKILL");
+  } catch {
+    // It has exited already.
+  }
+  await child.status;
+  await stderr;
+  return result(run, outcome, started);
+}
