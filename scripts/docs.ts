@@ -21,7 +21,7 @@ const ROWS: readonly Setting[] = Object.values(SETTINGS as Record<string, Settin
 
 /** The Markdown table of the toolsets and the tools each holds. */
 export function toolsetsTable(): string {
-  const rows = TOOLSETS.map((set) => {
+  const rows = [...TOOLSETS, "code"].map((set) => {
     const names = [...ALL_TOOLS].filter(([, t]) => t.toolset === set).map(([n]) => `\`${n}\``);
     return `| \`${set}\` | ${names.length} | ${names.join(", ")} |`;
   });
@@ -33,6 +33,7 @@ export function toolsTable(): string {
   const rows = OPERATIONS.map((o) => `| \`${o.name}\` | ${o.kind} | ${o.description} |`);
   rows.push(
     "| `get_api_url` | local | The Account Server URL in use and whether TLS is verified; sends no request. |",
+    "| `run_program` | local | Runs a short program over the offered tools in a sandbox (code mode, off by default). |",
   );
   return ["| Tool | Kind | What it does |", "| --- | --- | --- |", ...rows].join("\n");
 }

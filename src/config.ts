@@ -206,6 +206,14 @@ export const SETTINGS = {
     help: '"yes" offers only tools that read (wins over everything else)',
     example: "yes",
   },
+  codeMode: {
+    flag: "code-mode",
+    env: "SQUONK2_MCP_CODE_MODE",
+    parse: on,
+    default: "no",
+    help: '"yes" offers run_program: a short program calls the offered tools in a sandbox',
+    example: "yes",
+  },
   fileRoot: {
     flag: "file-root",
     env: "SQUONK2_MCP_FILE_ROOT",
@@ -319,6 +327,7 @@ function loadTools(v: Values): string[] {
       tools: v.tools,
       excludeTools: v.excludeTools,
       readOnly: v.readOnly,
+      codeMode: v.codeMode,
     });
   } catch (error) {
     if (error instanceof SelectionError) throw new ConfigError(error.message);

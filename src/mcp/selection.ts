@@ -6,13 +6,23 @@
  */
 import { type Kind, OPERATIONS, type Toolset, TOOLSETS } from "../api/mod.ts";
 
-/** A tool that answers locally, without calling the Account Server. */
-export const LOCAL_TOOLS: Readonly<Record<string, { toolset: Toolset; kind: Kind }>> = {
+/** The toolsets of tools that are not operations: `code` holds `run_program`. */
+export type LocalToolset = Toolset | "code";
+
+/**
+ * A tool that is not a row of the operation table. `run_program` counts as a read: it can do only
+ * what the offered operations do, so read-only mode keeps it and takes the writes from `as`.
+ */
+export const LOCAL_TOOLS: Readonly<Record<string, { toolset: LocalToolset; kind: Kind }>> = {
   get_api_url: { toolset: "server", kind: "read" },
+  run_program: { toolset: "code", kind: "read" },
 };
 
+/** Tools offered only when asked for by name, toolset or code mode: never by default or "all". */
+const OPT_IN: ReadonlySet<string> = new Set(["run_program"]);
+
 /** Every tool the server can offer, with its toolset and kind. */
-export const ALL_TOOLS: ReadonlyMap<string, { toolset: Toolset; kind: Kind }> = new Map([
+export const ALL_TOOLS: ReadonlyMap<string, { toolset: LocalToolset; kind: Kind }> = new Map([
   ...OPERATIONS.map((o) => [o.name, { toolset: o.toolset, kind: o.kind }] as const),
   ...Object.entries(LOCAL_TOOLS),
 ]);
@@ -27,6 +37,8 @@ export interface ToolSelection {
   excludeTools?: string[];
   /** Offer only tools whose kind is `read` (wins over everything). */
   readOnly?: boolean;
+  /** Offer `run_program` (SQUONK2_MCP_CODE_MODE=yes). */
+  codeMode?: boolean;
 }
 
 /** A name that is not a toolset or tool; the message is shown as is. */
@@ -49,12 +61,13 @@ export function selectTools(selection: ToolSelection = {}): string[] {
   const toolsets = selection.toolsets ?? [];
   const tools = selection.tools ?? [];
   const excluded = selection.excludeTools ?? [];
-  checkNames("toolset", toolsets, [...TOOLSETS, "all"]);
+  checkNames("toolset", toolsets, [...TOOLSETS, "code", "all"]);
   checkNames("tool", [...tools, ...excluded], ALL_TOOLS.keys());
   const everything = toolsets.includes("all") ||
     (selection.toolsets === undefined && selection.tools === undefined);
   return [...ALL_TOOLS].filter(([name, tool]) =>
-    (everything || toolsets.includes(tool.toolset) || tools.includes(name)) &&
+    ((everything && !OPT_IN.has(name)) || toolsets.includes(tool.toolset) ||
+      tools.includes(name) || (selection.codeMode === true && name === "run_program")) &&
     !excluded.includes(name) &&
     (!selection.readOnly || tool.kind === "read")
   ).map(([name]) => name);

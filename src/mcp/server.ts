@@ -22,8 +22,9 @@ import { Activity } from "./activity.ts";
 import { listTools, MAX_TIMEOUT_S, MIN_TIMEOUT_S, withoutMentions } from "./listing.ts";
 import { notSent, operationTools, refusal, TIMEOUT_PARAM } from "./operation_tools.ts";
 import { toolResult } from "./result.ts";
-import { ALL_TOOLS, selectTools } from "./selection.ts";
-import { localTool, type Prepared, type Tool } from "./tool.ts";
+import { ALL_TOOLS, LOCAL_TOOLS, selectTools } from "./selection.ts";
+import { type CallContext, localTool, type Prepared, type Tool } from "./tool.ts";
+import { type Dispatch, programTool, RUN_PROGRAM } from "../codemode/tool.ts";
 
 /** What the server is built from. */
 export interface ServerOptions {
@@ -180,24 +181,30 @@ export function createServer(options: ServerOptions): Server {
     { name: "squonk2-as-mcp", title: "Squonk2 Account Server", version: options.version },
     { instructions: withoutMentions(INSTRUCTIONS, absent), capabilities: { tools: {} } },
   );
+  const activity = options.activity ?? new Activity();
+  const dispatch: Dispatch = (name, args, context) => {
+    const tool = offered.get(name);
+    if (!tool) return Promise.resolve(unknownTool(name, offered));
+    const prepared = prepareCall(tool, args);
+    if ("error" in prepared) return Promise.resolve(toolResult(notSent(prepared.error)));
+    return activity.track(() => prepared.work({ ...context, timeoutS: prepared.timeoutS }));
+  };
+  if (selected.has(RUN_PROGRAM)) {
+    // The program's `as` calls come back through `dispatch`: the very path of a tools/call.
+    const operations = [...offered.values()].filter((t) =>
+      ALL_TOOLS.get(t.name) && !LOCAL_TOOLS[t.name]
+    );
+    offered.set(RUN_PROGRAM, programTool(operations.map((t) => t.name), dispatch, options));
+  }
   const listing = listTools([...offered.values()], ALL_TOOLS.keys());
   server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listing }));
-
-  const activity = options.activity ?? new Activity();
   server.setRequestHandler(RAW_CALL_SCHEMA, (request: RawCall, extra: CallExtra) => {
-    const tool = offered.get(request.params.name);
-    if (!tool) return unknownTool(request.params.name, offered);
-    const prepared = prepareCall(tool, request.params.arguments);
-    if ("error" in prepared) return toolResult(notSent(prepared.error));
     const signal = AbortSignal.any([extra.signal, activity.signal]);
-    return activity.track(() =>
-      prepared.work({
-        signal,
-        timeoutS: prepared.timeoutS,
-        callerToken: extra.authInfo?.token,
-        confirm: (message) => confirm(server, message, signal),
-      })
-    );
+    return dispatch(request.params.name, request.params.arguments, {
+      signal,
+      callerToken: extra.authInfo?.token,
+      confirm: (message) => confirm(server, message, signal),
+    });
   });
   return server;
 }

@@ -27,7 +27,7 @@ export type Prepared = (context: CallContext) => Promise<CallToolResult>;
 /** One tool the server can offer. */
 export interface Tool {
   readonly name: string;
-  readonly toolset: Toolset;
+  readonly toolset: Toolset | "code";
   readonly kind: Kind;
   readonly title: string;
   /** For a model that has never heard of Squonk2. */
