@@ -89,9 +89,7 @@ export async function runner(): Promise<void> {
       const method = target[name];
       if (method) return method;
       throw new TypeError(
-        `as.${name} is not an operation this server offers: it may be switched off by the operator or be read-only mode's; offered: ${
-          start.ops.join(", ")
-        }`,
+        `as.${name} is not an operation this server offers (switched off by the operator, or a write in read-only mode): run_program's description lists those offered`,
       );
     },
     set() {
