@@ -109,7 +109,10 @@ Deno.test("as calls are checked like tool calls: a bad id is refused before any 
     await as.get_version({ surprise: 1 }),
   ];`);
   const [badId, unknownKey] = rv.msg.value as { success: boolean; msg: { error: string } }[];
-  assert.match(badId!.msg.error, /^Cannot get_unit: unit_id: must be an id like "unit-"/);
+  assert.match(
+    badId!.msg.error,
+    /^Cannot get_unit: invalid input: unit_id: must be an id like "unit-"/,
+  );
   assert.match(unknownKey!.msg.error, /^Cannot get_version: .*surprise/);
   assert.deepEqual(r.stub.requests, []);
 });

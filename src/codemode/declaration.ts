@@ -42,7 +42,7 @@ export function paramsType(shape: z.ZodRawShape): { text: string; required: bool
 
 /** The first sentence of a description. */
 function firstSentence(text: string): string {
-  const end = text.search(/\.(\s|$)/);
+  const end = text.search(/\.(\s+[A-Z]|$)/);
   return end >= 0 ? text.slice(0, end + 1) : text;
 }
 

@@ -314,6 +314,12 @@ export async function runProgram(program: string, options: RunOptions): Promise<
       started,
     );
   }
+  if ((Deno.build as { standalone?: boolean }).standalone) {
+    return result(undefined, {
+      error:
+        "Code mode needs a Deno runtime: the compiled single executable cannot start the sandbox",
+    }, started);
+  }
   if (running >= MAX_RUNNING) {
     return result(undefined, {
       error: `${MAX_RUNNING} programs are running already: try again when one has finished`,

@@ -23,7 +23,7 @@ import { listTools, MAX_TIMEOUT_S, MIN_TIMEOUT_S, withoutMentions } from "./list
 import { notSent, operationTools, refusal, TIMEOUT_PARAM } from "./operation_tools.ts";
 import { toolResult } from "./result.ts";
 import { ALL_TOOLS, LOCAL_TOOLS, selectTools } from "./selection.ts";
-import { type CallContext, localTool, type Prepared, type Tool } from "./tool.ts";
+import { localTool, type Prepared, type Tool } from "./tool.ts";
 import { type Dispatch, programTool, RUN_PROGRAM } from "../codemode/tool.ts";
 
 /** What the server is built from. */
