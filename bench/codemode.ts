@@ -9,13 +9,13 @@
  * @module
  */
 import assert from "node:assert/strict";
-import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { getEncoding } from "js-tiktoken";
 import { AsApi } from "../src/api/mod.ts";
 import { createServer, selectTools, StaticToken } from "../src/mcp/mod.ts";
 import { startStub, type StubServer } from "../src/stub/mod.ts";
-import { connectInMemory } from "../tests/_helpers.ts";
 import { median } from "./_measure.ts";
 import { TASKS } from "./_codemode_tasks.ts";
 
@@ -86,7 +86,9 @@ async function session(): Promise<{ client: Client; close(): Promise<void> }> {
     version: "bench",
     tools: selectTools({ codeMode: true }),
   });
-  const client = await connectInMemory(server);
+  const client = new Client({ name: "bench", version: "1.0.0" });
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  await Promise.all([server.connect(serverSide), client.connect(clientSide)]);
   return {
     client,
     close: async () => {

@@ -97,6 +97,9 @@ function denoArgs(limits: SandboxLimits): string[] {
   ];
 }
 
+/** util-linux's prlimit, by absolute path: the permission names exactly this file. */
+const PRLIMIT = "/usr/bin/prlimit";
+
 let prlimitMissing = false;
 
 /** Spawns the sandbox: under `prlimit` (a cap on all memory, array buffers and workers included) where it exists. */
@@ -112,14 +115,14 @@ function spawn(limits: SandboxLimits): Deno.ChildProcess {
   if (!prlimitMissing && Deno.build.os === "linux") {
     const bytes = (limits.memoryMb + PROCESS_OVERHEAD_MB) * 1024 * 1024;
     try {
-      return new Deno.Command("prlimit", {
+      return new Deno.Command(PRLIMIT, {
         ...options,
         args: [`--data=${bytes}`, "--", Deno.execPath(), ...args],
       }).spawn();
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
       prlimitMissing = true;
-      logLine("squonk2-as-mcp: prlimit not found: a program's memory cap covers its heap only");
+      logLine(`squonk2-as-mcp: ${PRLIMIT} not found: a program's memory cap covers its heap only`);
     }
   }
   return new Deno.Command(Deno.execPath(), { ...options, args }).spawn();
