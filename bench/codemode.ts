@@ -149,7 +149,7 @@ async function listingCost(): Promise<{ program: number; all: number }> {
   const { client, close } = await session();
   try {
     const { tools } = await client.listTools();
-    const program = tools.find((t) => t.name === "run_program");
+    const program = tools.find((t: { name: string }) => t.name === "run_program");
     return {
       program: encoder.encode(JSON.stringify(program)).length,
       all: encoder.encode(JSON.stringify({ tools })).length,

@@ -93,7 +93,7 @@ export function programTool(
         signal: context.signal,
         limits: { ...options.limits, ...(context.timeoutS ? { timeoutS: context.timeoutS } : {}) },
       });
-      return toolResult(rv, options.maxResultBytes);
+      return toolResult(rv, { maxBytes: options.maxResultBytes });
     },
   });
 }
