@@ -145,6 +145,10 @@ async function main(): Promise<number> {
     // Nothing is read from disk without an upload folder: give up the permission altogether.
     await Deno.permissions.revoke({ name: "read" });
   }
+  if (!config.tools.includes("run_program")) {
+    // Only code mode starts processes (its sandbox): without it, nothing may be run at all.
+    await Deno.permissions.revoke({ name: "run" });
+  }
   const activity = new Activity();
   const makeServer = () =>
     createServer({
