@@ -114,7 +114,10 @@ function serveOverHttp(
   return () => endpoint.shutdown();
 }
 
-/** Serves MCP on stdio; the client closing stdin ends the server. */
+/**
+ * Serves MCP on stdio; the client closing stdin ends the server, once every request received has
+ * been answered.
+ */
 async function serveOverStdio(
   config: Config,
   server: ReturnType<typeof createServer>,
@@ -122,7 +125,10 @@ async function serveOverStdio(
   onClose: () => void,
 ): Promise<Stop> {
   server.onclose = onClose;
-  await server.connect(new StdioTransport());
+  const transport: StdioTransport = new StdioTransport(undefined, undefined, {
+    onInputEnd: () => closeWhenAnswered(activity, transport),
+  });
+  await server.connect(transport);
   say(`${VERSION}: serving MCP on stdio (${offeredText(config)})`);
   return async () => {
     await activity.drain(10_000);
@@ -170,6 +176,19 @@ async function main(): Promise<number> {
   Deno.addSignalListener("SIGTERM", exit);
   return -1;
 }
+
+/**
+ * Once stdin has ended: the transport closes when the last request is answered; calls still
+ * running after the grace period are cancelled (so they answer), and the transport is closed a
+ * little later whatever happens.
+ */
+function closeWhenAnswered(activity: Activity, transport: StdioTransport): void {
+  void activity.drain(STDIN_END_GRACE_MS)
+    .then(() => new Promise((resolve) => setTimeout(resolve, 5_000)))
+    .then(() => transport.close());
+}
+
+const STDIN_END_GRACE_MS = 10_000;
 
 let stopping: Promise<void> | undefined;
 

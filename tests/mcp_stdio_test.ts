@@ -7,7 +7,9 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { OPERATIONS } from "../src/api/mod.ts";
+import { StdioTransport } from "../src/mcp/mod.ts";
 import { KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
 import { initializeRequest, seedIds } from "./_helpers.ts";
 import { hermeticEnv, ROOT, serverArgs } from "./_spawn.ts";
@@ -453,6 +455,122 @@ Deno.test("a burst of malformed MCP input on stdio never stops the server", asyn
     await child.status;
     await reader.cancel().catch(() => {});
     await child.stderr.cancel().catch(() => {});
+    await stub.shutdown();
+  }
+});
+
+/** A StdioTransport over in-memory streams, serving an SDK server that answers `ping`. */
+async function pingServer(maxLineBytes: number) {
+  const input = new TransformStream<Uint8Array, Uint8Array>();
+  const lines: Record<string, unknown>[] = [];
+  let text = "";
+  const output = new WritableStream<Uint8Array>({
+    write(chunk) {
+      text += new TextDecoder().decode(chunk);
+      const complete = text.split("\n");
+      text = complete.pop()!;
+      lines.push(...complete.map((line) => JSON.parse(line)));
+    },
+  });
+  const server = new Server({ name: "ping", version: "1.0.0" }, { capabilities: {} });
+  await server.connect(new StdioTransport(input.readable, output, { maxLineBytes }));
+  const writer = input.writable.getWriter();
+  return {
+    lines,
+    /** Writes `text` as UTF-8 in chunks of `size` bytes. */
+    async write(text: string, size = 100) {
+      const bytes = new TextEncoder().encode(text);
+      for (let at = 0; at < bytes.length; at += size) {
+        await writer.write(bytes.slice(at, at + size));
+      }
+    },
+    async answers(count: number) {
+      for (let i = 0; i < 200 && lines.length < count; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      return lines;
+    },
+    async [Symbol.asyncDispose]() {
+      await writer.close();
+      await server.close();
+    },
+  };
+}
+
+const ping = (id: number) => `${JSON.stringify({ jsonrpc: "2.0", id, method: "ping" })}\n`;
+const TOO_LONG = {
+  jsonrpc: "2.0",
+  id: null,
+  error: { code: -32600, message: "Invalid Request: a message is over 1000 bytes" },
+};
+
+Deno.test("a line over the stdio limit gets exactly one error, and the next request its answer", async () => {
+  await using rig = await pingServer(1_000);
+  // 3,500 bytes, arriving 100 at a time.
+  const long = JSON.stringify({
+    jsonrpc: "2.0",
+    id: 7,
+    method: "ping",
+    params: { pad: "x".repeat(3_450) },
+  });
+  await rig.write(`${long}\n${ping(8)}`);
+  assert.deepEqual(await rig.answers(2), [TOO_LONG, { jsonrpc: "2.0", id: 8, result: {} }]);
+});
+
+Deno.test("the stdio line limit counts UTF-8 bytes: 400 Japanese characters are 1,200 bytes", async () => {
+  await using rig = await pingServer(1_000);
+  const long = JSON.stringify({
+    jsonrpc: "2.0",
+    id: 7,
+    method: "ping",
+    params: { pad: "化".repeat(400) },
+  });
+  assert.ok(long.length < 1_000, "under the limit in UTF-16 units");
+  await rig.write(`${long}\n${ping(8)}`, 7);
+  assert.deepEqual(await rig.answers(2), [TOO_LONG, { jsonrpc: "2.0", id: 8, result: {} }]);
+});
+
+Deno.test("closing stdin ends the server only after every request received is answered", async () => {
+  const stub = await startStub();
+  stub.inject("get_units", { delayMs: 1_500 });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "start"],
+    cwd: ROOT,
+    env: { ...baseEnv(), SQUONK2_ASAPI_URL: stub.url, SQUONK2_ASAPI_TOKEN: stub.tokens.alice },
+    clearEnv: true,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const call = (id: number, name: string) => ({
+    jsonrpc: "2.0",
+    id,
+    method: "tools/call",
+    params: { name, arguments: {} },
+  });
+  const messages = [
+    initializeRequest(),
+    { jsonrpc: "2.0", method: "notifications/initialized" },
+    call(2, "get_units"),
+    call(3, "get_account"),
+    { jsonrpc: "2.0", id: 4, method: "tools/list" },
+    { jsonrpc: "2.0", id: 5, method: "ping" },
+  ];
+  try {
+    const writer = child.stdin.getWriter();
+    await writer.write(
+      new TextEncoder().encode(messages.map((m) => `${JSON.stringify(m)}\n`).join("")),
+    );
+    await writer.close();
+    const out = await new Response(child.stdout).text();
+    const status = await child.status;
+    assert.equal(status.code, 0);
+    const replies = out.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
+    assert.deepEqual(replies.map((r) => r.id).sort(), [1, 2, 3, 4, 5]);
+    const units = replies.find((r) => r.id === 2);
+    assert.equal(units.result.isError, false, JSON.stringify(units));
+    assert.deepEqual(stub.requests.map((r) => r.path).sort(), ["/unit", "/user/account"]);
+  } finally {
     await stub.shutdown();
   }
 });
