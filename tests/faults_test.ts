@@ -205,6 +205,87 @@ Deno.test("a token that stops being accepted mid-session: reads recover at once,
     assert.equal(units.length, 1);
   }, { tokens: keycloak }));
 
+/** A Keycloak on 127.0.0.1 that takes token requests and never answers them. */
+function stallingKeycloak() {
+  const stopping = new AbortController();
+  const abandoned: number[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: stopping.signal, onListen: () => {} },
+    (request) =>
+      new Promise<Response>((resolve) => {
+        const end = () => resolve(new Response(null, { status: 503 }));
+        request.signal.addEventListener("abort", () => {
+          abandoned.push(performance.now());
+          end();
+        });
+        stopping.signal.addEventListener("abort", end);
+      }),
+  );
+  return {
+    url: `http://127.0.0.1:${server.addr.port}`,
+    /** When each token request was given up by the client (performance.now()). */
+    abandoned,
+    tokens: () =>
+      new KeycloakTokens({
+        url: `http://127.0.0.1:${server.addr.port}`,
+        realm: "squonk2",
+        clientId: "account-server-api",
+        username: "alice",
+        password: "stall-password",
+      }),
+    async [Symbol.asyncDispose]() {
+      stopping.abort();
+      await server.finished;
+    },
+  };
+}
+
+Deno.test("a Keycloak that stalls is bounded by the call's timeout_s, and says so", async () => {
+  await using keycloak = stallingKeycloak();
+  await withRig(async ({ stub, call }) => {
+    const started = performance.now();
+    const result = await call("get_account", { timeout_s: 1 });
+    const seconds = (performance.now() - started) / 1000;
+    assert.ok(seconds < 3, `answered after ${seconds.toFixed(1)} s`);
+    assert.deepEqual(rvOf(result), {
+      success: false,
+      msg: {
+        error: "Cannot get_account: Keycloak did not answer within 1 s, so there is no access " +
+          "token; it may be down or slow: try again, or with a larger timeout_s",
+      },
+      http_status_code: 0,
+    });
+    assert.deepEqual(stub.requests, [], "nothing reached the Account Server");
+    while (!keycloak.abandoned.length) await new Promise((r) => setTimeout(r, 10));
+  }, { tokens: keycloak.tokens });
+});
+
+Deno.test("a call cancelled while Keycloak stalls abandons the token request", async () => {
+  await using keycloak = stallingKeycloak();
+  const stub = await startStub();
+  const server = createServer({
+    api: new AsApi({ url: stub.url, env: () => undefined }),
+    tokens: keycloak.tokens(),
+    version: "test",
+  });
+  const client = await connectInMemory(server);
+  try {
+    const cancel = new AbortController();
+    const call = client.callTool({ name: "get_account", arguments: { timeout_s: 60 } }, undefined, {
+      signal: cancel.signal,
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const cancelled = performance.now();
+    cancel.abort();
+    await assert.rejects(call);
+    while (!keycloak.abandoned.length) await new Promise((r) => setTimeout(r, 10));
+    const seconds = (keycloak.abandoned[0]! - cancelled) / 1000;
+    assert.ok(seconds < 5, `abandoned ${seconds.toFixed(1)} s after the cancel`);
+  } finally {
+    await closeSession(client, server, stub);
+  }
+});
+
 const APPLIED_ONCE: [
   string,
   (stub: StubServer) => Record<string, unknown>,

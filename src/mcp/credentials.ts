@@ -16,10 +16,18 @@ import {
   statusLine,
 } from "../api/mod.ts";
 
+/** How long a caller waits for a token, and what cancels the wait. */
+export interface TokenWait {
+  /** Cancels the wait (the caller's call was cancelled). */
+  signal?: AbortSignal;
+  /** The longest wait, in seconds (the call's `timeout_s`). */
+  timeoutS?: number;
+}
+
 /** A source of access tokens. */
 export interface TokenSource {
-  /** A valid token, or a CredentialsError saying why there is none. */
-  getToken(): Promise<string>;
+  /** A valid token, or a CredentialsError saying why there is none (in time). */
+  getToken(wait?: TokenWait): Promise<string>;
   /** Forgets a token the Account Server refused, so the next call gets a new one. */
   invalidate(token: string): void;
   /** How the tokens are obtained, for logs and `get_api_url` (never a secret). */
@@ -104,6 +112,13 @@ export interface KeycloakOptions {
   timeoutS?: number;
 }
 
+/** One renewal shared by the calls waiting for it; aborted when the last of them gives up. */
+interface Renewal {
+  token: Promise<string>;
+  controller: AbortController;
+  waiting: number;
+}
+
 interface Issued {
   accessToken: string;
   expiresAt: number;
@@ -118,7 +133,7 @@ export class KeycloakTokens implements TokenSource {
   #options: KeycloakOptions;
   #endpoint: string;
   #issued: Issued | undefined;
-  #pending: Promise<string> | undefined;
+  #renewal: Renewal | undefined;
   #now: () => number;
 
   /** A source for `options`; `now` (milliseconds) is for tests. */
@@ -133,12 +148,51 @@ export class KeycloakTokens implements TokenSource {
     addSecret(options.clientSecret);
   }
 
-  /** A cached token while it has life left, else a renewed one (one renewal at a time). */
-  getToken(): Promise<string> {
+  /**
+   * A cached token while it has life left, else a renewed one (one renewal at a time, shared).
+   * The wait ends at `wait.timeoutS` (default: the configured timeout) or when `wait.signal`
+   * aborts; when every caller has stopped waiting, the token request is abandoned.
+   */
+  getToken(wait: TokenWait = {}): Promise<string> {
     const issued = this.#issued;
     if (issued && this.#now() < issued.expiresAt) return Promise.resolve(issued.accessToken);
-    this.#pending ??= this.#renew().finally(() => this.#pending = undefined);
-    return this.#pending;
+    if (!this.#renewal || this.#renewal.controller.signal.aborted) {
+      const controller = new AbortController();
+      const renewal: Renewal = {
+        controller,
+        waiting: 0,
+        token: this.#renew(controller.signal).finally(() => {
+          if (this.#renewal === renewal) this.#renewal = undefined;
+        }),
+      };
+      this.#renewal = renewal;
+    }
+    return this.#await(this.#renewal, wait);
+  }
+
+  async #await(renewal: Renewal, wait: TokenWait): Promise<string> {
+    const timeoutS = wait.timeoutS ?? this.#options.timeoutS ?? DEFAULT_TIMEOUT_S;
+    const timeout = AbortSignal.timeout(timeoutS * 1000);
+    const signal = wait.signal ? AbortSignal.any([wait.signal, timeout]) : timeout;
+    renewal.waiting++;
+    try {
+      return await untilAborted(renewal.token, signal, () =>
+        timeout.aborted
+          ? new CredentialsError(
+            `could not get an access token from Keycloak: no response within ${timeoutS} s ` +
+              "(timed out)",
+            "unreachable",
+            "timeout",
+          )
+          : new CredentialsError(
+            "cancelled while waiting for an access token from Keycloak",
+            "unreachable",
+            "network",
+          ));
+    } finally {
+      // The last caller to stop waiting abandons the request (harmless once it is answered).
+      if (--renewal.waiting === 0) renewal.controller.abort();
+    }
   }
 
   /** Drops the cached token if it is the one refused. */
@@ -146,7 +200,7 @@ export class KeycloakTokens implements TokenSource {
     if (this.#issued?.accessToken === token) this.#issued = undefined;
   }
 
-  async #renew(): Promise<string> {
+  async #renew(signal: AbortSignal): Promise<string> {
     const previous = this.#issued;
     if (previous?.refreshToken && this.#now() < previous.refreshExpiresAt) {
       try {
@@ -154,17 +208,18 @@ export class KeycloakTokens implements TokenSource {
           await this.#request({
             grant_type: "refresh_token",
             refresh_token: previous.refreshToken,
-          }),
+          }, signal),
         );
-      } catch {
-        // A refused or failed refresh falls back to a full grant below.
+      } catch (error) {
+        // A refused or failed refresh falls back to a full grant below, unless abandoned.
+        if (signal.aborted) throw error;
       }
     }
     const o = this.#options;
     const grant: Record<string, string> = o.username
       ? { grant_type: "password", username: o.username, password: o.password ?? "" }
       : { grant_type: "client_credentials" };
-    return this.#keep(await this.#request(grant));
+    return this.#keep(await this.#request(grant, signal));
   }
 
   #keep(issued: Issued): string {
@@ -172,7 +227,7 @@ export class KeycloakTokens implements TokenSource {
     return issued.accessToken;
   }
 
-  async #request(grant: Record<string, string>): Promise<Issued> {
+  async #request(grant: Record<string, string>, signal: AbortSignal): Promise<Issued> {
     const o = this.#options;
     const form = new URLSearchParams({ ...grant, client_id: o.clientId, scope: "openid" });
     if (o.clientSecret) form.set("client_secret", o.clientSecret);
@@ -182,8 +237,7 @@ export class KeycloakTokens implements TokenSource {
       headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" },
       body: form.toString(),
     };
-    const timeoutS = o.timeoutS ?? 10;
-    const signal = AbortSignal.timeout(timeoutS * 1000);
+    // No timeout of its own: bounded by the callers' waits, the last to give up abandons it.
     const started = this.#now();
     let response: Response;
     let body: string;
@@ -193,7 +247,7 @@ export class KeycloakTokens implements TokenSource {
     } catch (error) {
       const host = new URL(this.#endpoint).host;
       const why = describeNoResponse(error, {
-        timeoutS,
+        timeoutS: o.timeoutS ?? DEFAULT_TIMEOUT_S,
         timedOut: signal.aborted,
         host,
         verifyTls: o.verifyTls ?? true,
@@ -243,6 +297,23 @@ function refusal(endpoint: string, response: Response, body: string): Credential
     `Keycloak refused to issue an access token: ${status}${text ? `: ${text}` : ""}`,
     [400, 401, 403].includes(response.status) ? "rejected" : "failed",
   );
+}
+
+/** How long a caller waits for Keycloak by default, in seconds. */
+const DEFAULT_TIMEOUT_S = 10;
+
+/** `promise`, or the error `reason()` as soon as `signal` aborts. */
+function untilAborted<T>(
+  promise: Promise<T>,
+  signal: AbortSignal,
+  reason: () => Error,
+): Promise<T> {
+  if (signal.aborted) return Promise.reject(reason());
+  return new Promise<T>((resolve, reject) => {
+    const abort = () => reject(reason());
+    signal.addEventListener("abort", abort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", abort));
+  });
 }
 
 function keycloakError(body: string): string | undefined {

@@ -81,7 +81,7 @@ async function tokenFor(
   if (!row.token) return {};
   if (context.callerToken !== undefined) return { token: context.callerToken };
   try {
-    return { token: await tokens.getToken() };
+    return { token: await tokens.getToken({ signal: context.signal, timeoutS: context.timeoutS }) };
   } catch (error) {
     return { error };
   }
@@ -123,7 +123,8 @@ async function runOperation(
     // A refused token was not used to change anything, but only a read is sent again: a tool
     // call reaches the Account Server with a change at most once, whatever happens.
     if (row.kind === "read" && options.tokens.renewable) {
-      const renewed = await options.tokens.getToken().catch(() => undefined);
+      const wait = { signal: context.signal, timeoutS: context.timeoutS };
+      const renewed = await options.tokens.getToken(wait).catch(() => undefined);
       if (renewed) rv = await send(renewed);
     }
   }
