@@ -162,13 +162,13 @@ Deno.test("get_units over units with Japanese names is cut to the limit in UTF-8
 Deno.test("a tool call answered with 10,000 small lists is cut and answers in bounded time", () =>
   withStub(65_536, async (stub, call) => {
     const body = Object.fromEntries(range(10_000).map((i) => [`a${i}`, [1, 2, 3, 4, 5]]));
-    stub.inject("get_units", {
+    stub.inject("get_available_units", {
       status: 200,
       body: JSON.stringify(body),
       contentType: "application/json",
     });
     const started = performance.now();
-    const result = await call("get_units", { timeout_s: 10 });
+    const result = await call("get_available_units", { timeout_s: 10 });
     const seconds = (performance.now() - started) / 1000;
     // Not a speed test: a cut that grows faster than the answer took minutes here.
     assert.ok(seconds < 10, `answered after ${seconds.toFixed(1)} s`);

@@ -532,7 +532,7 @@ Deno.test("the stdio line limit counts UTF-8 bytes: 400 Japanese characters are 
 
 Deno.test("closing stdin ends the server only after every request received is answered", async () => {
   const stub = await startStub();
-  stub.inject("get_units", { delayMs: 1_500 });
+  stub.inject("get_available_units", { delayMs: 1_500 });
   const child = new Deno.Command(Deno.execPath(), {
     args: ["task", "-q", "start"],
     cwd: ROOT,
@@ -551,7 +551,7 @@ Deno.test("closing stdin ends the server only after every request received is an
   const messages = [
     initializeRequest(),
     { jsonrpc: "2.0", method: "notifications/initialized" },
-    call(2, "get_units"),
+    call(2, "get_available_units"),
     call(3, "get_account"),
     { jsonrpc: "2.0", id: 4, method: "tools/list" },
     { jsonrpc: "2.0", id: 5, method: "ping" },
