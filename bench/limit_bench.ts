@@ -31,7 +31,7 @@ for (const [shape, make] of Object.entries(SHAPES)) {
       warmup: 20,
       n: 60,
       fn: () => {
-        limitMsg(msg, 65_536, json);
+        limitMsg(msg, 65_536, { json });
       },
     });
   }

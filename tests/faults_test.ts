@@ -225,6 +225,13 @@ function stallingKeycloak() {
     url: `http://127.0.0.1:${server.addr.port}`,
     /** When each token request was given up by the client (performance.now()). */
     abandoned,
+    /** Whether a token request has been given up, waiting up to 5 s for it. */
+    async wasAbandoned() {
+      for (let i = 0; i < 500 && !abandoned.length; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      return abandoned.length > 0;
+    },
     tokens: () =>
       new KeycloakTokens({
         url: `http://127.0.0.1:${server.addr.port}`,
@@ -250,13 +257,15 @@ Deno.test("a Keycloak that stalls is bounded by the call's timeout_s, and says s
     assert.deepEqual(rvOf(result), {
       success: false,
       msg: {
-        error: "Cannot get_account: Keycloak did not answer within 1 s, so there is no access " +
-          "token; it may be down or slow: try again, or with a larger timeout_s",
+        error: "Cannot get_account: could not get an access token from Keycloak: " +
+          "no response within 1 s (timed out)",
+        hint: "Keycloak did not answer in time, so nothing was sent to the Account Server: " +
+          "try again later; a larger timeout_s may help",
       },
       http_status_code: 0,
     });
     assert.deepEqual(stub.requests, [], "nothing reached the Account Server");
-    while (!keycloak.abandoned.length) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(await keycloak.wasAbandoned(), "the token request was given up");
   }, { tokens: keycloak.tokens });
 });
 
@@ -278,7 +287,7 @@ Deno.test("a call cancelled while Keycloak stalls abandons the token request", a
     const cancelled = performance.now();
     cancel.abort();
     await assert.rejects(call);
-    while (!keycloak.abandoned.length) await new Promise((r) => setTimeout(r, 10));
+    assert.ok(await keycloak.wasAbandoned(), "the token request was given up");
     const seconds = (keycloak.abandoned[0]! - cancelled) / 1000;
     assert.ok(seconds < 5, `abandoned ${seconds.toFixed(1)} s after the cancel`);
   } finally {

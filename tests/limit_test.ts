@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { AsApi } from "../src/api/mod.ts";
+import { type ApiRv, AsApi } from "../src/api/mod.ts";
 import { createServer, StaticToken, toolResult } from "../src/mcp/mod.ts";
 import { limitMsg } from "../src/mcp/limit.ts";
 import { startStub, type StubServer } from "../src/stub/mod.ts";
@@ -24,7 +24,7 @@ const msgOf = (result: CallToolResult) => (result.structuredContent as { msg: Js
 
 /** Cuts `msg` as a tool result would, checks the result is whole and within `limit`. */
 function cut(msg: Json, limit: number): { msg: Json; note: Note } {
-  const result = toolResult({ success: true, msg, http_status_code: 200 }, limit);
+  const result = toolResult({ success: true, msg, http_status_code: 200 }, { maxBytes: limit });
   const text = textOf(result);
   assert.ok(utf8(text) <= limit, `${utf8(text)} bytes of text over the limit of ${limit}`);
   assert.deepEqual(JSON.parse(text), result.structuredContent, "the text is the structured result");
@@ -121,9 +121,31 @@ Deno.test("every shape is within the smallest limit the configuration allows", (
   for (const shape of shapes) cut(shape, 1_024);
 });
 
+Deno.test("a large failure is cut with room for its hint", () => {
+  // Nested lists under long keys, so that the note of what was kept is long too.
+  const tree = (depth: number): unknown =>
+    depth === 0 ? range(3_000) : Object.fromEntries(
+      ["a", "b"].map((s) => [`${"k".repeat(70)}${depth}${s}`, tree(depth - 1)]),
+    );
+  const rv: ApiRv = {
+    success: false,
+    msg: { error: "Cannot get_units: connection refused", tree: tree(2) },
+    http_status_code: 0,
+    reason: "refused",
+  };
+  for (const limit of [1_024, 2_048, 4_096]) {
+    const result = toolResult(rv, { maxBytes: limit });
+    const text = textOf(result);
+    assert.ok(utf8(text) <= limit, `${utf8(text)} bytes over the limit of ${limit}`);
+    const msg = msgOf(result);
+    assert.match(String(msg.hint), /^Nothing is listening at the Account Server URL/);
+    assert.ok(msg.truncated, "the tree was cut");
+  }
+});
+
 Deno.test("an answer within the limit is returned as it is", () => {
   const msg = { units: range(100).map((i) => ({ name: `${JAPANESE}${i}` })) };
-  const result = toolResult({ success: true, msg, http_status_code: 200 }, 65_536);
+  const result = toolResult({ success: true, msg, http_status_code: 200 }, { maxBytes: 65_536 });
   assert.deepEqual(msgOf(result), msg);
 });
 

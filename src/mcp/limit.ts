@@ -13,11 +13,8 @@
 /** The default limit of a tool result, in bytes of JSON. */
 export const DEFAULT_MAX_RESULT_BYTES = 65_536;
 
-/**
- * Room kept for what the tool result puts around `msg`: `{"success":…,"msg":…,
- * "http_status_code":…}` and, for a failure, a hint.
- */
-export const ENVELOPE_BYTES = 256;
+/** Room kept for what the tool result puts around `msg`: `{"success":…,"msg":…,"http_status_code":…}`. */
+export const ENVELOPE_BYTES = 64;
 
 /** How deep the cut looks; anything deeper that does not fit is left out whole. */
 const MAX_DEPTH = 4;
@@ -210,14 +207,23 @@ function pathText(path: string[]): string {
   return text.length > MAX_PATH_CHARS ? `${text.slice(0, MAX_PATH_CHARS - 1)}…` : text;
 }
 
+/** What limitMsg may know already. */
+export interface LimitOptions {
+  /** `msg` as JSON, if already serialised. */
+  json?: string;
+  /** Bytes that will be added to `msg` later (such as a hint), to leave room for. */
+  addedBytes?: number;
+}
+
 /**
  * `msg` if it fits in `maxBytes` (with room for the tool result around it); otherwise a copy
  * that keeps its small fields and the first items of its largest lists, dropping what does not
- * fit, with `truncated` saying what was cut. Either way, at most `maxBytes - ENVELOPE_BYTES`
- * bytes of JSON.
+ * fit, with `truncated` saying what was cut. Either way, at most `maxBytes - ENVELOPE_BYTES -
+ * addedBytes` bytes of JSON.
  */
-export function limitMsg(msg: Json, maxBytes: number, json = JSON.stringify(msg)): Json {
-  const target = maxBytes - ENVELOPE_BYTES;
+export function limitMsg(msg: Json, maxBytes: number, options: LimitOptions = {}): Json {
+  const json = options.json ?? JSON.stringify(msg);
+  const target = maxBytes - ENVELOPE_BYTES - (options.addedBytes ?? 0);
   const total = byteLength(json);
   if (total <= target) return msg;
   const note = (kept: Record<string, string>) => ({

@@ -11,7 +11,7 @@ import type { ApiRv } from "../api/mod.ts";
 import { logLine, redact } from "../log.ts";
 import { CredentialsError } from "./credentials.ts";
 import { credentialsHint, type HintContext, hintFor, operatorMustAct } from "./hints.ts";
-import { DEFAULT_MAX_RESULT_BYTES, limitMsg } from "./limit.ts";
+import { byteLength, DEFAULT_MAX_RESULT_BYTES, limitMsg } from "./limit.ts";
 import { cleanValue, mayHideText } from "./sanitize.ts";
 
 /** How a result is built: its size limit, and what its hint may say. */
@@ -58,7 +58,9 @@ function build(rv: ApiRv, maxBytes: number, hint: string | undefined): CallToolR
     msg = cleanValue(msg);
     json = JSON.stringify(msg);
   }
-  const limited = limitMsg(msg, maxBytes, json);
+  // Room for the hint added below: `,"hint":"…"`.
+  const addedBytes = hint ? 8 + byteLength(JSON.stringify(hint)) : 0;
+  const limited = limitMsg(msg, maxBytes, { json, addedBytes });
   if (limited !== msg) {
     msg = limited;
     json = JSON.stringify(msg);
