@@ -269,6 +269,56 @@ Deno.test("a Keycloak that stalls is bounded by the call's timeout_s, and says s
   }, { tokens: keycloak.tokens });
 });
 
+/** A Keycloak on 127.0.0.1 that issues `token` after `delayMs`. */
+function slowKeycloak(token: string, delayMs: number) {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async () => {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      return Response.json({ access_token: token, expires_in: 300 });
+    },
+  );
+  return {
+    tokens: () =>
+      new KeycloakTokens({
+        url: `http://127.0.0.1:${server.addr.port}`,
+        realm: "squonk2",
+        clientId: "account-server-api",
+        username: "alice",
+        password: "slow-password",
+      }),
+    async [Symbol.asyncDispose]() {
+      await server.shutdown();
+    },
+  };
+}
+
+Deno.test("a slow Keycloak and a slow Account Server share one timeout_s between them", async () => {
+  let keycloak: ReturnType<typeof slowKeycloak> | undefined;
+  try {
+    await withRig(async ({ stub, call }) => {
+      stub.inject("get_account", { delayMs: 20_000 });
+      const started = performance.now();
+      const result = await call("get_account", { timeout_s: 2 });
+      const seconds = (performance.now() - started) / 1000;
+      // Before, each wait had the whole timeout_s: 1.5 s for the token, then 2 s more.
+      assert.ok(seconds < 3, `answered after ${seconds.toFixed(1)} s`);
+      assert.equal(result.isError, true);
+      assert.match(
+        String(rvOf(result).msg.error),
+        /^Cannot get_account: no response within 0\.\d+ s/,
+      );
+    }, {
+      tokens: (stub) => {
+        keycloak = slowKeycloak(stub.tokens.alice, 1_500);
+        return keycloak.tokens();
+      },
+    });
+  } finally {
+    await keycloak?.[Symbol.asyncDispose]();
+  }
+});
+
 Deno.test("a call cancelled while Keycloak stalls abandons the token request", async () => {
   await using keycloak = stallingKeycloak();
   const stub = await startStub();

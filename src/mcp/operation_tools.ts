@@ -11,6 +11,7 @@ import {
   type ApiRv,
   type AsApi,
   type CheckedCall,
+  DEFAULT_TIMEOUT_S,
   type Operation,
   OPERATIONS,
   pathParams,
@@ -72,16 +73,41 @@ function describeTarget(row: Operation, params: Readonly<Record<string, unknown>
   return what ? `${row.title}: ${what}` : row.title;
 }
 
+/**
+ * The seconds a call may spend waiting on the network, shared by every wait it makes (a token
+ * from Keycloak, then the Account Server), so that the whole call keeps to its `timeout_s`.
+ * Time spent waiting for the user to confirm is not counted.
+ */
+class Budget {
+  #leftMs: number;
+  constructor(seconds: number) {
+    this.#leftMs = seconds * 1000;
+  }
+  /** Runs `work` with the seconds left (never less than a few milliseconds), counting its time. */
+  async spend<T>(work: (timeoutS: number) => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await work(Math.max(Math.round(this.#leftMs), 5) / 1000);
+    } finally {
+      this.#leftMs -= performance.now() - started;
+    }
+  }
+}
+
 /** The token a call is sent with: the caller's own, else the operator's. */
 async function tokenFor(
   row: Operation,
   context: CallContext,
   tokens: TokenSource,
+  budget: Budget,
 ): Promise<{ token?: string } | { error: unknown }> {
   if (!row.token) return {};
   if (context.callerToken !== undefined) return { token: context.callerToken };
   try {
-    return { token: await tokens.getToken({ signal: context.signal, timeoutS: context.timeoutS }) };
+    const token = await budget.spend((timeoutS) =>
+      tokens.getToken({ signal: context.signal, timeoutS })
+    );
+    return { token };
   } catch (error) {
     return { error };
   }
@@ -101,7 +127,8 @@ async function runOperation(
     renewable: options.tokens.renewable,
   };
   const result = (rv: ApiRv) => toolResult(rv, hints);
-  const token = await tokenFor(row, context, options.tokens);
+  const budget = new Budget(context.timeoutS ?? DEFAULT_TIMEOUT_S);
+  const token = await tokenFor(row, context, options.tokens, budget);
   if ("error" in token) return credentialsResult(row.name, token.error, hints);
   if (row.kind === "delete") {
     const message = `${describeTarget(row, call.params)}. This cannot be undone. Go ahead?`;
@@ -110,12 +137,14 @@ async function runOperation(
     }
   }
   const send = (withToken: string | undefined) =>
-    options.api.send(call, {
-      token: withToken,
-      timeoutS: context.timeoutS,
-      signal: context.signal,
-      readFile: (path) => readUpload(options.fileRoot, path),
-    });
+    budget.spend((timeoutS) =>
+      options.api.send(call, {
+        token: withToken,
+        timeoutS,
+        signal: context.signal,
+        readFile: (path) => readUpload(options.fileRoot, path),
+      })
+    );
   let rv = await send(token.token);
   const own = context.callerToken === undefined;
   if (rv.http_status_code === 401 && own && token.token) {
@@ -123,9 +152,8 @@ async function runOperation(
     // A refused token was not used to change anything, but only a read is sent again: a tool
     // call reaches the Account Server with a change at most once, whatever happens.
     if (row.kind === "read" && options.tokens.renewable) {
-      const wait = { signal: context.signal, timeoutS: context.timeoutS };
-      const renewed = await options.tokens.getToken(wait).catch(() => undefined);
-      if (renewed) rv = await send(renewed);
+      const renewed = await tokenFor(row, context, options.tokens, budget);
+      if ("token" in renewed && renewed.token) rv = await send(renewed.token);
     }
   }
   return result(rv);
