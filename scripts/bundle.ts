@@ -12,6 +12,7 @@
  * @module
  */
 import { dirname, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
@@ -114,7 +115,7 @@ export function bundleManifest(
       type: "file",
       title: "Deno executable",
       description: "The deno that runs the server (default: the one that built this bundle)",
-      required: true,
+      required: false,
       default: denoPath,
     },
   };
@@ -180,7 +181,7 @@ async function run(what: string, args: string[], cwd: string): Promise<void> {
 /** Builds the bundle at `out`; returns its path. */
 export async function buildBundle(target: string, denoPath: string): Promise<string> {
   const out = resolve(target);
-  const root = new URL("..", import.meta.url).pathname;
+  const root = fileURLToPath(new URL("..", import.meta.url));
   const stage = await Deno.makeTempDir({ prefix: "squonk2-as-mcp-bundle-" });
   try {
     await run("deno bundle", [
