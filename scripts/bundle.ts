@@ -18,8 +18,9 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import denoJson from "../deno.json" with { type: "json" };
 import { AsApi } from "../src/api/mod.ts";
-import { ENVIRONMENT } from "../src/config.ts";
+import { ENV_NAMES, SETTINGS } from "../src/config.ts";
 import { createServer, NoCredentials } from "../src/mcp/mod.ts";
+import type { Setting as ServerSetting } from "../src/settings.ts";
 
 /** Where the server's single file sits inside the bundle. */
 export const ENTRY_POINT = "server/squonk2-as-mcp.js";
@@ -27,35 +28,50 @@ export const ENTRY_POINT = "server/squonk2-as-mcp.js";
 /** One setting the app asks the user for, and how it reaches the server. */
 interface Setting {
   key: string;
-  type: "string" | "boolean" | "directory" | "file";
+  type: "string" | "directory" | "file";
   title: string;
   description: string;
   /** Every setting has a default, so an unset one is substituted by "" rather than left as is. */
-  default: string | boolean;
+  default: string;
   sensitive?: boolean;
   required?: boolean;
   /** The environment variable that carries it... */
   variable?: string;
-  /** ...or the flag (for yes/no settings that the app passes as "true"/"false"). */
+  /** ...or the flag. */
   flag?: string;
 }
 
-const SETTINGS: readonly Setting[] = [
+/** The help of the server's setting read from `variable`. */
+function helpOf(variable: string): string {
+  const row = Object.values(SETTINGS as Record<string, ServerSetting>).find((s) =>
+    s.env === variable
+  );
+  if (!row) throw new Error(`No setting reads ${variable}`);
+  return row.help;
+}
+
+/**
+ * What the app asks for. Yes/no settings are text: the app would pass a checkbox as "true" or
+ * "false", which the server's one yes/no rule refuses.
+ */
+const USER_SETTINGS: readonly Setting[] = [
   {
     key: "api_url",
     variable: "SQUONK2_ASAPI_URL",
     type: "string",
     title: "Account Server URL",
-    description: `${ENVIRONMENT.SQUONK2_ASAPI_URL}. Empty: a built-in demo server with sample data`,
+    description: `${helpOf("SQUONK2_ASAPI_URL")}. Empty: a built-in demo server with sample data`,
     default: "",
   },
   {
+    // The flag, not the variable: the flag refuses a typo where the variable, following the
+    // Python client, would turn verification off.
     key: "verify_ssl_cert",
     flag: "--verify-ssl-cert",
-    type: "boolean",
+    type: "string",
     title: "Verify TLS certificates",
-    description: "Verify the Account Server's and Keycloak's TLS certificates (keep on)",
-    default: true,
+    description: 'Verify the Account Server\'s and Keycloak\'s TLS certificates: "yes" or "no"',
+    default: "yes",
   },
   secret("token", "SQUONK2_ASAPI_TOKEN", "Access token"),
   plain("keycloak_url", "SQUONK2_KEYCLOAK_URL", "Keycloak URL"),
@@ -67,14 +83,14 @@ const SETTINGS: readonly Setting[] = [
   {
     key: "read_only",
     variable: "SQUONK2_MCP_READ_ONLY",
-    type: "boolean",
+    type: "string",
     title: "Read-only",
-    description: "Offer only the tools that read; nothing can be changed",
-    default: false,
+    description: '"yes" offers only the tools that read, so nothing can be changed; or "no"',
+    default: "no",
   },
   {
     ...plain("toolsets", "SQUONK2_MCP_TOOLSETS", "Toolsets"),
-    description: `${ENVIRONMENT.SQUONK2_MCP_TOOLSETS}, e.g. organisations,units,products,server`,
+    description: `${helpOf("SQUONK2_MCP_TOOLSETS")}, e.g. organisations,units,products,server`,
     default: "all",
   },
   {
@@ -84,7 +100,7 @@ const SETTINGS: readonly Setting[] = [
 ];
 
 function plain(key: string, variable: string, title: string): Setting {
-  return { key, variable, type: "string", title, description: ENVIRONMENT[variable]!, default: "" };
+  return { key, variable, type: "string", title, description: helpOf(variable), default: "" };
 }
 
 function secret(key: string, variable: string, title: string): Setting {
@@ -101,7 +117,7 @@ export function runFlags(): string[] {
     "--no-prompt",
     "--allow-net",
     "--allow-read",
-    `--allow-env=${Object.keys(ENVIRONMENT).join(",")}`,
+    `--allow-env=${ENV_NAMES.join(",")}`,
   ];
 }
 
@@ -121,7 +137,7 @@ export function bundleManifest(
   };
   const args = [...runFlags(), `\${__dirname}/${ENTRY_POINT}`];
   const env: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1" };
-  for (const { key, variable, flag, ...option } of SETTINGS) {
+  for (const { key, variable, flag, ...option } of USER_SETTINGS) {
     userConfig[key] = { ...option, required: option.required ?? false };
     if (flag) args.push(flag, `\${user_config.${key}}`);
     if (variable) env[variable] = `\${user_config.${key}}`;

@@ -8,14 +8,13 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { ENVIRONMENT } from "../src/config.ts";
+import { ENV_NAMES, SETTINGS } from "../src/config.ts";
+import type { Setting } from "../src/settings.ts";
 
-/** The server's variables whose values are never printed. */
-export const SECRET_VARIABLES: readonly string[] = [
-  "SQUONK2_ASAPI_TOKEN",
-  "SQUONK2_KEYCLOAK_AS_CLIENT_SECRET",
-  "SQUONK2_KEYCLOAK_USER_PASSWORD",
-];
+/** The server's variables whose values are never printed: the table's secrets. */
+export const SECRET_VARIABLES: readonly string[] = Object.values(
+  SETTINGS as Record<string, Setting>,
+).flatMap((s) => s.secret && s.env ? [s.env] : []);
 
 /** Deno's own variables worth carrying over: its cache, CA certificates and proxy. */
 const DENO_VARIABLES = [
@@ -47,7 +46,7 @@ export function desktopEntry(
   env: (name: string) => string | undefined,
 ): DesktopEntry {
   const chosen: Record<string, string> = {};
-  for (const name of [...Object.keys(ENVIRONMENT), ...DENO_VARIABLES]) {
+  for (const name of [...ENV_NAMES, ...DENO_VARIABLES]) {
     const value = env(name);
     if (!value) continue;
     // A secret, or a proxy URL with a password in it, is left for the user to fill in.

@@ -37,14 +37,13 @@ export interface Setting<T = unknown> {
 export const text: Parse<string> = (value) => value.trim();
 
 /**
- * The one yes/no rule: "yes" or "no", case and spaces aside; also "true" or "false", which is how
- * a desktop app passes a checkbox setting; anything else is refused.
+ * The one yes/no rule: "yes" or "no", case and spaces aside; anything else is refused.
  * (`SQUONK2_ASAPI_VERIFY_SSL_CERT` alone keeps the Python client's rule; see its row.)
  */
 export const yesNo: Parse<boolean> = (value, source) => {
   const v = value.trim().toLowerCase();
-  if (v === "yes" || v === "true") return true;
-  if (v === "no" || v === "false") return false;
+  if (v === "yes") return true;
+  if (v === "no") return false;
   throw new ConfigError(`${source} must be "yes" or "no", not "${value}"`);
 };
 

@@ -115,20 +115,26 @@ Deno.test("the MCP Bundle, installed and started as Claude Desktop would, needs 
     },
   );
 
-  await t.step("its read-only and TLS checkboxes reach the server as true and false", async () => {
-    const config = await configFor({ api_url: "https://as.example", read_only: true });
-    assert.ok(config);
-    const env = (name: string) => config.env?.[name];
-    const flags = config.args?.slice(config.args.indexOf(`${dir}/server/squonk2-as-mcp.js`) + 1);
-    assert.deepEqual(flags, ["--verify-ssl-cert", "true"]);
-    const checked = loadConfig(flags ?? [], env);
-    assert.equal(checked.verifySslCert, true);
-    assert.equal(checked.readOnly, true);
-    assert.equal(checked.credentials.kind, "none", "empty Keycloak settings are no settings");
-    const unverified = await configFor({ api_url: "https://as.example", verify_ssl_cert: false });
-    assert.deepEqual(unverified?.args?.slice(-2), ["--verify-ssl-cert", "false"]);
-    assert.equal(loadConfig(unverified?.args?.slice(-2) ?? [], env).verifySslCert, false);
-  });
+  await t.step(
+    "its read-only and TLS settings reach the server as the user typed them",
+    async () => {
+      const config = await configFor({ api_url: "https://as.example", read_only: "yes" });
+      assert.ok(config);
+      const env = (name: string) => config.env?.[name];
+      const script = config.args?.indexOf(`${dir}/server/squonk2-as-mcp.js`) ?? -1;
+      const flags = config.args?.slice(script + 1) ?? [];
+      assert.deepEqual(flags, ["--verify-ssl-cert", "yes"]);
+      const checked = loadConfig(flags, env);
+      assert.equal(checked.verifySslCert, true);
+      assert.equal(checked.readOnly, true);
+      assert.equal(checked.credentials.kind, "none", "empty Keycloak settings are no settings");
+      const unverified = await configFor({ api_url: "https://as.example", verify_ssl_cert: "no" });
+      const off = unverified?.args?.slice(script + 1) ?? [];
+      assert.equal(loadConfig(off, env).verifySslCert, false);
+      const typo = await configFor({ api_url: "https://as.example", verify_ssl_cert: "noo" });
+      assert.throws(() => loadConfig(typo?.args?.slice(script + 1) ?? [], env), /must be "yes"/);
+    },
+  );
 
   await Deno.remove(dir, { recursive: true });
 });
