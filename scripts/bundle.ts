@@ -18,7 +18,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import denoJson from "../deno.json" with { type: "json" };
 import { AsApi } from "../src/api/mod.ts";
-import { ENV_NAMES, SETTINGS } from "../src/config.ts";
+import { SETTINGS } from "../src/config.ts";
 import { createServer, NoCredentials } from "../src/mcp/mod.ts";
 import type { Setting as ServerSetting } from "../src/settings.ts";
 
@@ -107,18 +107,10 @@ function secret(key: string, variable: string, title: string): Setting {
   return { ...plain(key, variable, title), sensitive: true };
 }
 
-/** The deno flags of the bundled server: no config, lock or download, the task's permissions. */
+/** The deno flags of the bundled server: no config, lock, download or prompt; start's permissions. */
 export function runFlags(): string[] {
-  return [
-    "run",
-    "--no-config",
-    "--no-lock",
-    "--cached-only",
-    "--no-prompt",
-    "--allow-net",
-    "--allow-read",
-    `--allow-env=${ENV_NAMES.join(",")}`,
-  ];
+  const permissions = denoJson.tasks.start.split(" ").filter((word) => word.startsWith("--allow-"));
+  return ["run", "--no-config", "--no-lock", "--cached-only", "--no-prompt", ...permissions];
 }
 
 /** The manifest of the bundle, for the given deno and tools. */
