@@ -12,6 +12,7 @@ import { logLine } from "./log.ts";
 import {
   Activity,
   createServer,
+  type HttpEndpoint,
   KeycloakTokens,
   NoCredentials,
   serveHttp,
@@ -20,6 +21,7 @@ import {
   type TokenSource,
 } from "./mcp/mod.ts";
 import { startStub, type StubServer } from "./stub/mod.ts";
+import { demoTokensHelp, portInUse, stdioWelcome } from "./welcome.ts";
 
 /** The version printed by --version and announced to MCP clients. */
 export const VERSION: string = denoJson.version;
@@ -95,22 +97,33 @@ function realBackend(config: Config): Backend {
   return { api, tokens, mode: "Account Server" };
 }
 
-/** Serves MCP over HTTP until stopped. */
+/** Serves MCP over HTTP until stopped; undefined (having said why) when the port is taken. */
 function serveOverHttp(
   config: Config,
   makeServer: () => ReturnType<typeof createServer>,
   activity: Activity,
-): Stop {
-  const endpoint = serveHttp({
-    hostname: config.host,
-    port: config.port,
-    allowedOrigins: config.allowedOrigins,
-    allowedHosts: config.allowedHosts,
-    allowServerCredentials: config.allowServerCredentials,
-    makeServer,
-    activity,
-  });
+  stub: StubServer | undefined,
+): Stop | undefined {
+  let endpoint: HttpEndpoint;
+  try {
+    endpoint = serveHttp({
+      hostname: config.host,
+      port: config.port,
+      allowedOrigins: config.allowedOrigins,
+      allowedHosts: config.allowedHosts,
+      allowServerCredentials: config.allowServerCredentials,
+      makeServer,
+      activity,
+    });
+  } catch (error) {
+    const taken = portInUse(error, config.host, config.port);
+    if (!taken) throw error;
+    say(taken);
+    return undefined;
+  }
   say(`${VERSION}: serving MCP at ${endpoint.url} (${offeredText(config)})`);
+  // The stub's tokens are published constants, not secrets; logLine would mask the admin's.
+  if (stub) console.error(demoTokensHelp(endpoint.url, stub.tokens));
   return () => endpoint.shutdown();
 }
 
@@ -130,6 +143,7 @@ async function serveOverStdio(
   });
   await server.connect(transport);
   say(`${VERSION}: serving MCP on stdio (${offeredText(config)})`);
+  if (Deno.stdin.isTerminal()) logLine(stdioWelcome(config.demo ? "demo" : "start"));
   return async () => {
     await activity.drain(10_000);
     await server.close().catch(() => {});
@@ -169,9 +183,11 @@ async function main(): Promise<number> {
     });
   let stop: Stop = () => Promise.resolve();
   const exit = () => exitAfter(stop, backend.stub);
-  stop = config.transport === "http"
-    ? serveOverHttp(config, makeServer, activity)
+  const serving = config.transport === "http"
+    ? serveOverHttp(config, makeServer, activity, backend.stub)
     : await serveOverStdio(config, makeServer(), activity, exit);
+  if (!serving) return 1;
+  stop = serving;
   Deno.addSignalListener("SIGINT", exit);
   Deno.addSignalListener("SIGTERM", exit);
   return -1;

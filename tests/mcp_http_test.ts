@@ -235,3 +235,19 @@ Deno.test("shutdown cancels a call that outlives the grace period", () =>
       /cancelled before the Account Server answered/,
     );
   }, { graceMs: 100 }));
+
+Deno.test("on loopback the server's own origin may call and other origins are still refused", () =>
+  withHttp(async ({ endpoint, stub }) => {
+    const port = Number(new URL(endpoint.url).port);
+    const auth = { authorization: `Bearer ${stub.tokens.alice}` };
+    for (const origin of [`http://127.0.0.1:${port}`, `http://localhost:${port}`]) {
+      const response = await post(endpoint.url, { ...auth, origin });
+      assert.equal(response.status, 200, origin);
+      await response.body?.cancel();
+    }
+    for (const origin of [`http://localhost:${port + 1}`, `http://evil.example:${port}`]) {
+      const response = await post(endpoint.url, { ...auth, origin });
+      assert.equal(response.status, 403, origin);
+      assert.match((await response.json()).error.message, /Origin ".+" is not allowed/);
+    }
+  }));

@@ -90,6 +90,7 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
   const sessions = new Map<string, Session>();
   let closing = false;
   const allowedHosts = new Set<string>();
+  const ownOrigins = new Set<string>();
 
   async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
@@ -99,7 +100,7 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
       return rpcError(403, -32000, `Forbidden: Host "${host}" is not allowed`);
     }
     const origin = request.headers.get("origin");
-    if (origin !== null && !options.allowedOrigins.includes(origin)) {
+    if (origin !== null && !options.allowedOrigins.includes(origin) && !ownOrigins.has(origin)) {
       return rpcError(403, -32000, `Forbidden: Origin "${origin}" is not allowed`);
     }
     if (closing) return rpcError(503, -32000, "The server is shutting down");
@@ -179,6 +180,12 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
     const name = given.toLowerCase();
     allowedHosts.add(name);
     if (!/:\d+$/.test(name)) allowedHosts.add(`${name}:${port}`);
+  }
+  // On loopback, the server's own origin may call; a rebinding page's origin is another name.
+  if (isLoopback(options.hostname)) {
+    for (const name of ["127.0.0.1", "localhost", "[::1]"]) {
+      ownOrigins.add(`http://${name}:${port}`);
+    }
   }
 
   return {

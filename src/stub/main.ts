@@ -5,7 +5,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { startStub } from "./mod.ts";
+import { portInUse } from "../welcome.ts";
+import { startStub, type StubServer } from "./mod.ts";
 
 const USAGE = `Usage: deno task stub [--port N] [--hostname H]
 
@@ -36,7 +37,15 @@ function main(): Promise<void> | void {
 }
 
 async function run(port: number, hostname: string): Promise<void> {
-  const stub = await startStub({ port, hostname });
+  let stub: StubServer;
+  try {
+    stub = await startStub({ port, hostname });
+  } catch (error) {
+    const taken = portInUse(error, hostname, port);
+    if (!taken) throw error;
+    console.error(taken);
+    Deno.exit(1);
+  }
   console.log(`Stub Account Server listening at ${stub.url}
 
 Demo users and their bearer tokens (stub only, not secrets):

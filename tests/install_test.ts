@@ -1,0 +1,239 @@
+/**
+ * Installing it like any MCP server: the MCP Bundle unpacked and started as Claude Desktop starts
+ * it, the set-up step after which `deno task start` needs no network, the Claude Desktop entry of
+ * `deno task desktop-config`, and the variable that carries a proxy's CA certificate.
+ */
+import assert from "node:assert/strict";
+import { getMcpConfigForManifest } from "@anthropic-ai/mcpb/node";
+import { loadConfig } from "../src/config.ts";
+import { selectTools } from "../src/mcp/mod.ts";
+import { startStub, type StubServer } from "../src/stub/mod.ts";
+import { placeholder } from "../scripts/desktop_config.ts";
+import { noRegistry, StdioProcess } from "./_process.ts";
+import { selfSignedCertificate } from "./_helpers.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const PATH = Deno.env.get("PATH") ?? "/usr/bin:/bin";
+
+/** Runs deno with `args` in the project; returns the exit code and stderr. */
+async function deno(args: string[], env: Record<string, string> = {}): Promise<[number, string]> {
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...env },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return [code, new TextDecoder().decode(stderr)];
+}
+
+/** Initializes, lists the tools and calls get_version and get_account; returns the tool names. */
+async function converse(server: StdioProcess, stub: StubServer): Promise<string[]> {
+  const init = await server.request("initialize", {
+    protocolVersion: "2025-06-18",
+    capabilities: {},
+    clientInfo: { name: "install-test", version: "1.0.0" },
+  });
+  assert.equal((init.result?.serverInfo as { name: string }).name, "squonk2-as-mcp");
+  await server.notify("notifications/initialized");
+  const list = await server.request("tools/list");
+  const names = (list.result?.tools as { name: string }[]).map((t) => t.name);
+  const version = await server.request("tools/call", { name: "get_version", arguments: {} });
+  assert.deepEqual(version.result?.structuredContent, {
+    success: true,
+    msg: { version: "4.4.0" },
+    http_status_code: 200,
+  });
+  const account = await server.request("tools/call", { name: "get_account", arguments: {} });
+  assert.deepEqual((account.result?.structuredContent as { msg: unknown }).msg, {
+    user: { id: "alice" },
+    caller_has_admin_privilege: false,
+    account_server_roles: ["as-user"],
+  });
+  assert.deepEqual(stub.requests.map((r) => `${r.method} ${r.path}`), [
+    "GET /version",
+    "GET /user/account",
+  ]);
+  return names;
+}
+
+/** Builds the bundle into a temporary folder, unpacks it with the mcpb CLI; returns the folder. */
+async function buildAndUnpack(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "mcpb-" });
+  const file = `${dir}/squonk2-as-mcp.mcpb`;
+  const [built, buildLog] = await deno(["task", "-q", "bundle", "--out", file]);
+  assert.equal(built, 0, buildLog);
+  assert.match(buildLog, /Manifest schema validation passes!/);
+  const [unpacked, log] = await deno(["run", "-A", "npm:@anthropic-ai/mcpb", "unpack", file, dir]);
+  assert.equal(unpacked, 0, log);
+  return dir;
+}
+
+Deno.test("the MCP Bundle, installed and started as Claude Desktop would, needs no network", async (t) => {
+  const dir = await buildAndUnpack();
+  const manifest = JSON.parse(await Deno.readTextFile(`${dir}/manifest.json`));
+  /** The command, arguments and environment the app would derive for `userConfig`. */
+  const configFor = (userConfig: Record<string, string | boolean>) =>
+    getMcpConfigForManifest({
+      manifest,
+      extensionPath: dir,
+      systemDirs: {},
+      userConfig,
+      pathSeparator: "/",
+    });
+
+  await t.step("it lists every tool and marks the secrets sensitive", () => {
+    assert.deepEqual(manifest.tools.map((t: { name: string }) => t.name), selectTools());
+    const sensitive = Object.entries(manifest.user_config)
+      .filter(([, option]) => (option as { sensitive?: boolean }).sensitive)
+      .map(([key]) => key);
+    assert.deepEqual(sensitive, ["token", "keycloak_client_secret", "keycloak_password"]);
+  });
+
+  await t.step(
+    "it starts from /, with only PATH and its settings, and serves the stub",
+    async () => {
+      const stub = await startStub();
+      const config = await configFor({ api_url: stub.url, token: stub.tokens.alice });
+      assert.ok(config);
+      assert.equal(config.command, Deno.execPath(), "the default deno is the one that built it");
+      const emptyCache = await Deno.makeTempDir({ prefix: "deno-dir-" });
+      const env = { PATH, ...config.env, DENO_DIR: emptyCache, ...noRegistry() };
+      await using server = new StdioProcess(config.command, config.args ?? [], { env, cwd: "/" });
+      try {
+        assert.deepEqual(await converse(server, stub), selectTools());
+        assert.equal(await server.close(), 0);
+        const stderr = await server.stderr;
+        assert.ok(!stderr.includes("Download"), stderr);
+        assert.ok(!stderr.includes(stub.tokens.alice), "the token is never logged");
+        assert.ok(!stderr.includes("waits for an MCP client"), "no terminal, no terminal advice");
+      } finally {
+        await stub.shutdown();
+        await Deno.remove(emptyCache, { recursive: true });
+      }
+    },
+  );
+
+  await t.step(
+    "its read-only and TLS settings reach the server as the user typed them",
+    async () => {
+      const config = await configFor({ api_url: "https://as.example", read_only: "yes" });
+      assert.ok(config);
+      const env = (name: string) => config.env?.[name];
+      const script = config.args?.indexOf(`${dir}/server/squonk2-as-mcp.js`) ?? -1;
+      const flags = config.args?.slice(script + 1) ?? [];
+      assert.deepEqual(flags, ["--verify-ssl-cert", "yes"]);
+      const checked = loadConfig(flags, env);
+      assert.equal(checked.verifySslCert, true);
+      assert.equal(checked.readOnly, true);
+      assert.equal(checked.credentials.kind, "none", "empty Keycloak settings are no settings");
+      const unverified = await configFor({ api_url: "https://as.example", verify_ssl_cert: "no" });
+      const off = unverified?.args?.slice(script + 1) ?? [];
+      assert.equal(loadConfig(off, env).verifySslCert, false);
+      const typo = await configFor({ api_url: "https://as.example", verify_ssl_cert: "noo" });
+      assert.throws(() => loadConfig(typo?.args?.slice(script + 1) ?? [], env), /must be "yes"/);
+    },
+  );
+
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("deno task desktop-config prints an entry that starts with no deno on PATH", async () => {
+  const stub = await startStub();
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "desktop-config"],
+    cwd: ROOT,
+    clearEnv: true,
+    env: { PATH, SQUONK2_ASAPI_URL: stub.url, SQUONK2_ASAPI_TOKEN: stub.tokens.alice },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  try {
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+    const text = new TextDecoder().decode(stdout);
+    assert.ok(!text.includes(stub.tokens.alice), "the secret is not printed");
+    const entry = JSON.parse(text).mcpServers["squonk2-account-server"];
+    assert.equal(entry.command, Deno.execPath());
+    assert.deepEqual(entry.args, ["task", "-q", "--config", `${ROOT}deno.json`, "start"]);
+    assert.deepEqual(entry.env, {
+      SQUONK2_ASAPI_URL: stub.url,
+      SQUONK2_ASAPI_TOKEN: placeholder("SQUONK2_ASAPI_TOKEN"),
+    });
+    assert.match(new TextDecoder().decode(stderr), /claude_desktop_config\.json/);
+
+    // The user fills in the placeholder; the app starts the entry with a PATH that has no deno.
+    const env = { ...entry.env, SQUONK2_ASAPI_TOKEN: stub.tokens.alice, PATH: "/nonexistent" };
+    await using server = new StdioProcess(entry.command, entry.args, { env, cwd: "/" });
+    await converse(server, stub);
+    assert.equal(await server.close(), 0);
+  } finally {
+    await stub.shutdown();
+  }
+});
+
+Deno.test("after deno install into a fresh DENO_DIR, deno task start needs no network", async () => {
+  const denoDir = await Deno.makeTempDir({ prefix: "deno-dir-" });
+  const emptyDir = await Deno.makeTempDir({ prefix: "deno-dir-" });
+  const stub = await startStub();
+  try {
+    // The set-up step of the README: the one time the npm registry is needed.
+    const [installed, log] = await deno(["install"], { DENO_DIR: denoDir });
+    assert.equal(installed, 0, `deno install (needs the npm registry once) failed: ${log}`);
+    const env = {
+      PATH,
+      DENO_DIR: denoDir,
+      ...noRegistry(),
+      SQUONK2_ASAPI_URL: stub.url,
+      SQUONK2_ASAPI_TOKEN: stub.tokens.alice,
+    };
+    const empty = await deno(["task", "-q", "start", "--version"], { ...env, DENO_DIR: emptyDir });
+    assert.match(empty[1], /Failed caching npm package/, "with an empty cache it cannot start");
+    await using server = new StdioProcess(Deno.execPath(), ["task", "-q", "start"], {
+      env,
+      cwd: ROOT,
+    });
+    assert.deepEqual(await converse(server, stub), selectTools());
+    assert.equal(await server.close(), 0);
+    const stderr = await server.stderr;
+    assert.ok(!stderr.includes("Download"), stderr);
+  } finally {
+    await stub.shutdown();
+    await Deno.remove(denoDir, { recursive: true });
+    await Deno.remove(emptyDir, { recursive: true });
+  }
+});
+
+Deno.test("DENO_CERT and NODE_EXTRA_CA_CERTS carry a proxy's CA to Deno's npm downloads", async () => {
+  const { cert, key } = await selfSignedCertificate();
+  const dir = await Deno.makeTempDir({ prefix: "proxy-ca-" });
+  await Deno.writeTextFile(`${dir}/ca.pem`, cert);
+  let asked = 0;
+  // A registry behind TLS signed by a CA of its own, as a TLS-inspecting proxy presents it.
+  const registry = Deno.serve({ hostname: "127.0.0.1", port: 0, cert, key, onListen() {} }, () => {
+    asked++;
+    return new Response("{}", { status: 404 });
+  });
+  const install = async (extra: Record<string, string>) => {
+    const denoDir = `${dir}/deno-dir-${Object.keys(extra).join("") || "none"}`;
+    const registryUrl = `https://localhost:${registry.addr.port}/`;
+    const before = asked;
+    const [, log] = await deno(["install"], {
+      DENO_DIR: denoDir,
+      NPM_CONFIG_REGISTRY: registryUrl,
+      NODE_EXTRA_CA_CERTS: "",
+      ...extra,
+    });
+    return { reached: asked > before, log };
+  };
+  try {
+    const without = await install({});
+    assert.equal(without.reached, false);
+    assert.match(without.log, /invalid peer certificate: UnknownIssuer/);
+    assert.equal((await install({ DENO_CERT: `${dir}/ca.pem` })).reached, true);
+    assert.equal((await install({ NODE_EXTRA_CA_CERTS: `${dir}/ca.pem` })).reached, true);
+  } finally {
+    await registry.shutdown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

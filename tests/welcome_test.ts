@@ -1,0 +1,96 @@
+/**
+ * What a person sees who starts the server or the stub by hand: how to connect a client when stdin
+ * is a terminal, the demo's tokens over HTTP, and one line when the port is taken.
+ */
+import assert from "node:assert/strict";
+import { SEED_USERS } from "../src/stub/mod.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** Runs a task to its end with stdin closed; returns its exit code and its stderr. */
+async function task(...args: string[]): Promise<{ code: number; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+}
+
+/** Calls `fn` with a port that something else is listening on. */
+async function withTakenPort(fn: (port: number) => Promise<void>): Promise<void> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    await fn((listener.addr as Deno.NetAddr).port);
+  } finally {
+    listener.close();
+  }
+}
+
+Deno.test("deno task stub on a port in use says so in one line and exits 1", () =>
+  withTakenPort(async (port) => {
+    const { code, stderr } = await task("stub", "--port", String(port));
+    assert.equal(code, 1);
+    assert.equal(
+      stderr,
+      `Cannot listen on 127.0.0.1:${port}: the port is in use (choose another with --port N)\n`,
+    );
+  }));
+
+Deno.test("the HTTP server on a port in use says so in one line and exits 1", () =>
+  withTakenPort(async (port) => {
+    const { code, stderr } = await task("demo", "--transport", "http", "--port", String(port));
+    assert.equal(code, 1);
+    const lines = stderr.trim().split("\n");
+    assert.equal(
+      lines.at(-1),
+      `squonk2-as-mcp: Cannot listen on 127.0.0.1:${port}: the port is in use ` +
+        "(choose another with --port N)",
+    );
+    assert.ok(!stderr.includes("    at "), `no stack trace: ${stderr}`);
+  }));
+
+Deno.test("deno task demo in a terminal says it waits for an MCP client and how to connect one", async () => {
+  // `script` gives the server a terminal for stdin; its end of input stops the server.
+  const output = await new Deno.Command("script", {
+    args: ["-qec", `${Deno.execPath()} task -q demo`, "/dev/null"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(output.stdout).replaceAll("\r", "");
+  assert.match(text, /it now waits for an MCP client on stdin and stdout, not for\ntyping/);
+  assert.match(text, /MCP Inspector: +npx @modelcontextprotocol\/inspector deno task -q demo/);
+  assert.match(text, /Claude Desktop: deno task desktop-config/);
+});
+
+Deno.test("deno task demo over HTTP prints the stub's users' tokens to call it with", async () => {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "demo", "--transport", "http", "--port", "0"],
+    cwd: ROOT,
+    env: { NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of child.stderr) {
+    text += decoder.decode(chunk);
+    if (text.includes("--allowed-origins")) break;
+  }
+  child.kill("SIGTERM");
+  await child.status;
+  const url = /serving MCP at (http:\S+)/.exec(text)?.[1];
+  assert.ok(url, text);
+  assert.ok(text.includes(`send "Authorization: Bearer <token>" to ${url}`), text);
+  for (const user of Object.values(SEED_USERS)) {
+    assert.match(text, new RegExp(`^  ${user.username} +${user.token} `, "m"));
+  }
+  assert.ok(!/waits for an MCP client/.test(text), "no terminal, no terminal advice");
+});
