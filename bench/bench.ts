@@ -20,14 +20,8 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { getEncoding } from "js-tiktoken";
 import { z } from "zod";
 import { AsApi, OPERATIONS, TOOLSETS } from "../src/api/mod.ts";
-import {
-  annotationsFor,
-  API_RV_SHAPE,
-  createServer,
-  NoCredentials,
-  selectTools,
-  StaticToken,
-} from "../src/mcp/mod.ts";
+import { annotationsFor, API_RV_SHAPE, createServer, selectTools } from "../src/mcp/mod.ts";
+import { NoCredentials, StaticToken } from "../src/auth/mod.ts";
 import { startStub } from "../src/stub/mod.ts";
 import { coldStart, interleave, median, quantile } from "./_measure.ts";
 import { runLoad } from "./load.ts";

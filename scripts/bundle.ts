@@ -19,7 +19,8 @@ import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import denoJson from "../deno.json" with { type: "json" };
 import { AsApi } from "../src/api/mod.ts";
 import { SETTINGS } from "../src/config.ts";
-import { createServer, NoCredentials } from "../src/mcp/mod.ts";
+import { createServer } from "../src/mcp/mod.ts";
+import { NoCredentials } from "../src/auth/mod.ts";
 import type { Setting as ServerSetting } from "../src/settings.ts";
 
 /** Where the server's single file sits inside the bundle. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { checkApiUrl } from "./api/mod.ts";
-import type { KeycloakOptions } from "./mcp/credentials.ts";
+import type { KeycloakOptions } from "./auth/mod.ts";
 import { checkFileRoot } from "./mcp/files.ts";
 import { isLoopback } from "./mcp/http.ts";
 import { SelectionError, selectTools } from "./mcp/selection.ts";

@@ -9,17 +9,8 @@ import denoJson from "../deno.json" with { type: "json" };
 import { AsApi } from "./api/mod.ts";
 import { type Config, ConfigError, helpText, loadConfig, readPermittedEnv } from "./config.ts";
 import { logLine } from "./log.ts";
-import {
-  Activity,
-  createServer,
-  type HttpEndpoint,
-  KeycloakTokens,
-  NoCredentials,
-  serveHttp,
-  StaticToken,
-  StdioTransport,
-  type TokenSource,
-} from "./mcp/mod.ts";
+import { Activity, createServer, type HttpEndpoint, serveHttp, StdioTransport } from "./mcp/mod.ts";
+import { KeycloakTokens, NoCredentials, StaticToken, type TokenSource } from "./auth/mod.ts";
 import { startStub, type StubServer } from "./stub/mod.ts";
 import { demoTokensHelp, portInUse, stdioWelcome } from "./welcome.ts";
 

@@ -10,12 +10,11 @@ import {
   createServer,
   type HttpEndpoint,
   type HttpOptions,
-  NoCredentials,
   selectTools,
   serveHttp,
-  StaticToken,
   type ToolSelection,
 } from "../src/mcp/mod.ts";
+import { NoCredentials, StaticToken } from "../src/auth/mod.ts";
 import type { StubServer } from "../src/stub/mod.ts";
 
 /** The first message of an MCP client: `initialize`, with id `id`. */

@@ -8,7 +8,8 @@ import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/
 import { AsApi } from "../src/api/mod.ts";
 import { declarationOf } from "../src/codemode/declaration.ts";
 import type { ProgramRv } from "../src/codemode/sandbox.ts";
-import { createServer, selectTools, StaticToken, type ToolSelection } from "../src/mcp/mod.ts";
+import { createServer, selectTools, type ToolSelection } from "../src/mcp/mod.ts";
+import { StaticToken } from "../src/auth/mod.ts";
 import { startStub, type StubServer } from "../src/stub/mod.ts";
 import { closeSession, connectInMemory, seedIds, toolCaller } from "./_helpers.ts";
 

@@ -8,13 +8,8 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { AsApi } from "../src/api/mod.ts";
-import {
-  createServer,
-  KeycloakTokens,
-  selectTools,
-  StaticToken,
-  type TokenSource,
-} from "../src/mcp/mod.ts";
+import { createServer, selectTools } from "../src/mcp/mod.ts";
+import { KeycloakTokens, StaticToken, type TokenSource } from "../src/auth/mod.ts";
 import { type Fault, KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
 import {
   closeSession,

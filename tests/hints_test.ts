@@ -3,8 +3,10 @@
  * and `node:https` really give), and the hint each reason gets.
  */
 import assert from "node:assert/strict";
-import { type ApiRv, AsApi, describeNoResponse, noResponseReason } from "../src/api/mod.ts";
-import { CredentialsError, credentialsHint, hintFor } from "../src/mcp/mod.ts";
+import { type ApiRv, AsApi } from "../src/api/mod.ts";
+import { describeNoResponse, noResponseReason } from "../src/api/_failure.ts";
+import { credentialsHint, hintFor } from "../src/mcp/mod.ts";
+import { CredentialsError } from "../src/auth/mod.ts";
 import { startStub } from "../src/stub/mod.ts";
 
 /** An error shaped as Deno's `fetch` rejects: a TypeError whose cause holds the words. */

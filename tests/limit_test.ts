@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { type ApiRv, AsApi } from "../src/api/mod.ts";
-import { createServer, StaticToken, toolResult } from "../src/mcp/mod.ts";
+import { createServer, toolResult } from "../src/mcp/mod.ts";
+import { StaticToken } from "../src/auth/mod.ts";
 import { limitMsg } from "../src/mcp/limit.ts";
 import { startStub, type StubServer } from "../src/stub/mod.ts";
 import { closeSession, connectInMemory, seedIds, toolCaller } from "./_helpers.ts";

@@ -13,8 +13,8 @@ import {
   createServer,
   mayHideText,
   selectTools,
-  StaticToken,
 } from "../src/mcp/mod.ts";
+import { StaticToken } from "../src/auth/mod.ts";
 import { startStub, type StubServer } from "../src/stub/mod.ts";
 import { closeSession, connectInMemory, seedIds, toolCaller } from "./_helpers.ts";
 

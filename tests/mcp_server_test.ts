@@ -7,13 +7,8 @@ import assert from "node:assert/strict";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { AsApi, OPERATIONS } from "../src/api/mod.ts";
-import {
-  createServer,
-  KeycloakTokens,
-  NoCredentials,
-  StaticToken,
-  type TokenSource,
-} from "../src/mcp/mod.ts";
+import { createServer } from "../src/mcp/mod.ts";
+import { KeycloakTokens, NoCredentials, StaticToken, type TokenSource } from "../src/auth/mod.ts";
 import { KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
 import { CASES, type Ids, STUB_NOW } from "./_cases.ts";
 import { closeSession, connectInMemory, seedIds, toolCaller } from "./_helpers.ts";

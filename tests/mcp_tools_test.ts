@@ -11,12 +11,11 @@ import { AsApi } from "../src/api/mod.ts";
 import {
   ALL_TOOLS,
   createServer,
-  NoCredentials,
   selectTools,
-  StaticToken,
   StdioTransport,
   type ToolSelection,
 } from "../src/mcp/mod.ts";
+import { NoCredentials, StaticToken } from "../src/auth/mod.ts";
 import { startStub, type StubServer } from "../src/stub/mod.ts";
 import { closeSession, connectInMemory, seedIds, toolCaller } from "./_helpers.ts";
 

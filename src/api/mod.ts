@@ -37,13 +37,5 @@ export {
 } from "./operations.ts";
 export { type Checked, type CheckOptions, checkParams, nearestName } from "./check.ts";
 export { AS_ID_PATTERN, ASSET_NAME_PATTERN, ENUMS } from "./params.ts";
-export {
-  describeNoResponse,
-  type FailureReason,
-  isRecord,
-  type NoResponseReason,
-  noResponseReason,
-  serverErrorText,
-  statusLine,
-} from "./_failure.ts";
-export { send } from "./_transport.ts";
+export type { FailureReason, NoResponseReason } from "./_failure.ts";
+export { exchange, type Exchanged, type ExchangeOptions, type Outgoing } from "./exchange.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 import { type ApiRv, type NoResponseReason, type Operation, OPERATIONS } from "../api/mod.ts";
-import type { CredentialsError } from "./credentials.ts";
+import type { CredentialsError } from "../auth/mod.ts";
 import { ALL_TOOLS } from "./selection.ts";
 
 /** What a hint is chosen from, besides the ApiRv. */

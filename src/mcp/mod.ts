@@ -17,14 +17,6 @@ export { Activity } from "./activity.ts";
 export { credentialsResult, type ResultOptions, toolResult } from "./result.ts";
 export { credentialsHint, type HintContext, hintFor } from "./hints.ts";
 export { API_RV_SHAPE, listTools, withoutMentions } from "./listing.ts";
-export {
-  CredentialsError,
-  type KeycloakOptions,
-  KeycloakTokens,
-  NoCredentials,
-  StaticToken,
-  type TokenSource,
-} from "./credentials.ts";
 export { type HttpEndpoint, type HttpOptions, isLoopback, serveHttp } from "./http.ts";
 export { ALL_TOOLS, SelectionError, selectTools, type ToolSelection } from "./selection.ts";
 export { checkFileRoot, resolveUpload } from "./files.ts";

@@ -16,7 +16,7 @@ import {
   OPERATIONS,
   pathParams,
 } from "../api/mod.ts";
-import type { TokenSource } from "./credentials.ts";
+import type { TokenSource } from "../auth/mod.ts";
 import { resolveUpload } from "./files.ts";
 import { credentialsResult, toolResult } from "./result.ts";
 import { selectTools } from "./selection.ts";

@@ -9,7 +9,7 @@
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { ApiRv } from "../api/mod.ts";
 import { logLine, redact } from "../log.ts";
-import { CredentialsError } from "./credentials.ts";
+import { CredentialsError } from "../auth/mod.ts";
 import { credentialsHint, type HintContext, hintFor, operatorMustAct } from "./hints.ts";
 import { byteLength, DEFAULT_MAX_RESULT_BYTES, limitMsg } from "./limit.ts";
 import { cleanValue, mayHideText } from "./sanitize.ts";

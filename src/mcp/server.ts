@@ -17,7 +17,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import { type AsApi, nearestName } from "../api/mod.ts";
-import type { TokenSource } from "./credentials.ts";
+import type { TokenSource } from "../auth/mod.ts";
 import { Activity } from "./activity.ts";
 import { listTools, MAX_TIMEOUT_S, MIN_TIMEOUT_S, withoutMentions } from "./listing.ts";
 import { notSent, operationTools, refusal, TIMEOUT_PARAM } from "./operation_tools.ts";

@@ -1,20 +1,12 @@
 /**
- * Where the MCP server's Account Server access tokens come from: a static token, or Keycloak
+ * Where Account Server access tokens come from: a static token, or Keycloak
  * (OpenID Connect password or client-credentials grant), cached and renewed before it expires.
  * Concurrent calls share one renewal. Tokens and passwords are registered for redaction.
  *
  * @module
  */
 import { addSecret } from "../log.ts";
-import {
-  describeNoResponse,
-  isRecord,
-  type NoResponseReason,
-  noResponseReason,
-  send,
-  serverErrorText,
-  statusLine,
-} from "../api/mod.ts";
+import { exchange, type Exchanged, type NoResponseReason } from "../api/mod.ts";
 
 /** How long a caller waits for a token, and what cancels the wait. */
 export interface TokenWait {
@@ -239,33 +231,27 @@ export class KeycloakTokens implements TokenSource {
     };
     // No timeout of its own: bounded by the callers' waits, the last to give up abandons it.
     const started = this.#now();
-    let response: Response;
-    let body: string;
-    try {
-      response = await send(request, { verifyTls: o.verifyTls ?? true, signal });
-      body = await response.text();
-    } catch (error) {
-      const host = new URL(this.#endpoint).host;
-      const why = describeNoResponse(error, {
-        timeoutS: o.timeoutS ?? DEFAULT_TIMEOUT_S,
-        timedOut: signal.aborted,
-        host,
-        verifyTls: o.verifyTls ?? true,
-      });
+    const answer = await exchange(request, {
+      verifyTls: o.verifyTls ?? true,
+      signal,
+      timeoutS: o.timeoutS ?? DEFAULT_TIMEOUT_S,
+    });
+    if (!answer.ok) {
       throw new CredentialsError(
-        `could not get an access token from Keycloak: ${why}`,
+        `could not get an access token from Keycloak: ${answer.error}`,
         "unreachable",
-        noResponseReason(error, signal.aborted),
+        answer.reason,
       );
     }
-    if (response.status !== 200) throw refusal(this.#endpoint, response, body);
+    if (answer.status !== 200) throw refusal(this.#endpoint, answer);
+    const body = answer.body;
     let parsed: unknown;
     try {
       parsed = JSON.parse(body);
     } catch {
       throw new CredentialsError("Keycloak's token response is not valid JSON", "failed");
     }
-    if (!isRecord(parsed) || typeof parsed.access_token !== "string") {
+    if (!isObject(parsed) || typeof parsed.access_token !== "string") {
       throw new CredentialsError("Keycloak's token response has no access_token", "failed");
     }
     const lifetimeS = Number(parsed.expires_in) > 0 ? Number(parsed.expires_in) : 60;
@@ -284,18 +270,18 @@ export class KeycloakTokens implements TokenSource {
 }
 
 /** What an answer other than 200 from the token URL means, by its status. */
-function refusal(endpoint: string, response: Response, body: string): CredentialsError {
-  const status = statusLine(response.status, "");
-  if (response.status === 404) {
+function refusal(endpoint: string, answer: Exchanged & { ok: true }): CredentialsError {
+  const status = answer.statusLine;
+  if (answer.status === 404) {
     return new CredentialsError(
       `Keycloak's token URL "${endpoint}" was not found (${status})`,
       "not_found",
     );
   }
-  const text = keycloakError(body) ?? serverErrorText(body, response.headers.get("content-type"));
+  const text = keycloakError(answer.body) ?? answer.errorText;
   return new CredentialsError(
     `Keycloak refused to issue an access token: ${status}${text ? `: ${text}` : ""}`,
-    [400, 401, 403].includes(response.status) ? "rejected" : "failed",
+    [400, 401, 403].includes(answer.status) ? "rejected" : "failed",
   );
 }
 
@@ -316,10 +302,14 @@ function untilAborted<T>(
   });
 }
 
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
 function keycloakError(body: string): string | undefined {
   try {
     const parsed: unknown = JSON.parse(body);
-    if (isRecord(parsed) && typeof parsed.error === "string") {
+    if (isObject(parsed) && typeof parsed.error === "string") {
       const detail = typeof parsed.error_description === "string"
         ? ` (${parsed.error_description})`
         : "";
