@@ -1,9 +1,18 @@
 /**
- * Scaffolding shared by the tests and the benchmarks: an MCP `initialize` message, and an HTTP
- * endpoint serving the MCP server for a stub Account Server.
+ * Scaffolding shared by the tests and the benchmarks: an MCP `initialize` message, an in-memory
+ * MCP session against a fresh stub Account Server, and an HTTP endpoint serving the MCP server
+ * for a stub.
  *
  * @module
  */
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import {
+  type CallToolResult,
+  ElicitRequestSchema,
+  type ElicitResult,
+} from "@modelcontextprotocol/sdk/types.js";
 import { AsApi } from "../src/api/mod.ts";
 import {
   Activity,
@@ -14,8 +23,8 @@ import {
   serveHttp,
   type ToolSelection,
 } from "../src/mcp/mod.ts";
-import { NoCredentials, StaticToken } from "../src/auth/mod.ts";
-import type { StubServer } from "../src/stub/mod.ts";
+import { NoCredentials, StaticToken, type TokenSource } from "../src/auth/mod.ts";
+import { startStub, type StubOptions, type StubServer } from "../src/stub/mod.ts";
 
 /** The first message of an MCP client: `initialize`, with id `id`. */
 export function initializeRequest(id = 1, name = "test"): Record<string, unknown> {
@@ -52,4 +61,79 @@ export function serveForStub(
     makeServer: () => createServer({ api, tokens, version: "test", activity, tools }),
     ...options,
   });
+}
+
+/** How an in-memory MCP session against a fresh stub is set up. */
+export interface SessionOptions {
+  /** The operator's credentials (default: the stub's alice, with a static token). */
+  tokens?: (stub: StubServer) => TokenSource;
+  /** The tools to offer (default: all). */
+  selection?: ToolSelection;
+  maxResultBytes?: number;
+  fileRoot?: string;
+  stub?: StubOptions;
+  /**
+   * How the client answers a delete confirmation; given, the client declares elicitation and
+   * every message it is shown is kept in `asked`.
+   */
+  answer?: ElicitResult;
+}
+
+/** An in-memory MCP session against a fresh stub; `await using` closes it all. */
+export interface Session extends AsyncDisposable {
+  stub: StubServer;
+  server: Server;
+  client: Client;
+  /** Calls a tool and returns its result. */
+  call(name: string, args?: Record<string, unknown>): Promise<CallToolResult>;
+  /** The confirmation messages the user was shown. */
+  asked: string[];
+}
+
+/**
+ * Starts a stub, builds the MCP server for it and connects an SDK client over an in-memory
+ * linked pair: the one set-up of the in-memory tests.
+ *
+ * @example
+ * ```ts
+ * await using session = await openSession({ selection: { readOnly: true } });
+ * const result = await session.call("get_version");
+ * ```
+ */
+export async function openSession(options: SessionOptions = {}): Promise<Session> {
+  const stub = await startStub(options.stub);
+  const server = createServer({
+    api: new AsApi({ url: stub.url, env: () => undefined }),
+    tokens: options.tokens?.(stub) ?? new StaticToken(stub.tokens.alice),
+    version: "test",
+    tools: selectTools(options.selection),
+    maxResultBytes: options.maxResultBytes,
+    fileRoot: options.fileRoot,
+  });
+  const asked: string[] = [];
+  const answer = options.answer;
+  const client = new Client({ name: "test-client", version: "1.0.0" }, {
+    capabilities: answer ? { elicitation: {} } : {},
+  });
+  if (answer) {
+    client.setRequestHandler(ElicitRequestSchema, (request: { params: { message: string } }) => {
+      asked.push(request.params.message);
+      return answer;
+    });
+  }
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  await Promise.all([server.connect(serverSide), client.connect(clientSide)]);
+  return {
+    stub,
+    server,
+    client,
+    asked,
+    call: async (name, args = {}) =>
+      await client.callTool({ name, arguments: args }) as CallToolResult,
+    async [Symbol.asyncDispose]() {
+      await client.close();
+      await server.close();
+      await stub.shutdown();
+    },
+  };
 }

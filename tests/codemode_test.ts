@@ -4,53 +4,30 @@
  * the tool layer's gate would not let through.
  */
 import assert from "node:assert/strict";
-import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
-import { AsApi } from "../src/api/mod.ts";
 import { declarationOf } from "../src/codemode/declaration.ts";
 import type { ProgramRv } from "../src/codemode/sandbox.ts";
-import { createServer, selectTools, type ToolSelection } from "../src/mcp/mod.ts";
-import { StaticToken } from "../src/auth/mod.ts";
-import { startStub, type StubServer } from "../src/stub/mod.ts";
-import { closeSession, connectInMemory, seedIds, toolCaller } from "./_helpers.ts";
+import { selectTools, type ToolSelection } from "../src/mcp/mod.ts";
+import { seedIds } from "./_helpers.ts";
+import { openSession, type Session } from "../testing/mod.ts";
 
 type Answer = { action: "accept" | "decline" | "cancel"; content?: Record<string, unknown> };
 
-interface Rig extends AsyncDisposable {
-  stub: StubServer;
-  call(name: string, args?: Record<string, unknown>): Promise<CallToolResult>;
+interface Rig extends Session {
   /** Runs a program and returns run_program's structured result. */
   run(program: string, timeoutS?: number): Promise<ProgramRv>;
-  /** The confirmation messages the user was shown. */
-  asked: string[];
 }
 
 async function rig(options: { selection?: ToolSelection; answer?: Answer } = {}): Promise<Rig> {
-  const stub = await startStub();
-  const server = createServer({
-    api: new AsApi({ url: stub.url, env: () => undefined }),
-    tokens: new StaticToken(stub.tokens.alice),
-    version: "test",
-    tools: selectTools({ codeMode: true, ...options.selection }),
+  const session = await openSession({
+    answer: options.answer,
+    selection: { codeMode: true, ...options.selection },
   });
-  const asked: string[] = [];
-  const answer = options.answer;
-  const client = await connectInMemory(server, answer ? { elicitation: {} } : {}, (client) => {
-    if (!answer) return;
-    client.setRequestHandler(ElicitRequestSchema, (request: { params: { message: string } }) => {
-      asked.push(request.params.message);
-      return answer;
-    });
-  });
-  const call = toolCaller(client);
   return {
-    stub,
-    asked,
-    call,
+    ...session,
     run: async (program, timeoutS) => {
       const args = { program, ...(timeoutS ? { timeout_s: timeoutS } : {}) };
-      return (await call("run_program", args)).structuredContent as unknown as ProgramRv;
+      return (await session.call("run_program", args)).structuredContent as unknown as ProgramRv;
     },
-    [Symbol.asyncDispose]: () => closeSession(client, server, stub),
   };
 }
 

@@ -8,8 +8,8 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { AsApi } from "../src/api/mod.ts";
-import { createServer, selectTools } from "../src/mcp/mod.ts";
-import { KeycloakTokens, StaticToken, type TokenSource } from "../src/auth/mod.ts";
+import { createServer } from "../src/mcp/mod.ts";
+import { KeycloakTokens, StaticToken } from "../src/auth/mod.ts";
 import { type Fault, KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
 import {
   closeSession,
@@ -20,6 +20,7 @@ import {
   serveForStub,
   toolCaller,
 } from "./_helpers.ts";
+import { openSession, type Session, type SessionOptions } from "../testing/mod.ts";
 
 type Rv = { success: boolean; msg: Record<string, unknown>; http_status_code: number };
 
@@ -29,30 +30,11 @@ interface Rig {
 }
 
 async function withRig(
-  fn: (rig: Rig) => Promise<void>,
-  options: {
-    tokens?: (stub: StubServer) => TokenSource;
-    maxResultBytes?: number;
-    tools?: string[];
-  } = {},
+  fn: (rig: Session) => Promise<void>,
+  options: SessionOptions = {},
 ): Promise<void> {
-  const stub = await startStub();
-  const server = createServer({
-    api: new AsApi({ url: stub.url, env: () => undefined }),
-    tokens: options.tokens?.(stub) ?? new StaticToken(stub.tokens.alice),
-    version: "test",
-    maxResultBytes: options.maxResultBytes,
-    tools: options.tools,
-  });
-  const client = await connectInMemory(server);
-  try {
-    await fn({
-      stub,
-      call: toolCaller(client),
-    });
-  } finally {
-    await closeSession(client, server, stub);
-  }
+  await using session = await openSession(options);
+  await fn(session);
 }
 
 const rvOf = (result: CallToolResult) => result.structuredContent as Rv;
@@ -420,7 +402,7 @@ Deno.test("with get_organisation_units not offered, a timed-out create_unit's hi
       rvOf(result).msg.hint,
       "create_unit may have been applied although no answer came in time: before calling it again, check whether it was; a larger timeout_s may help",
     );
-  }, { tools: selectTools({ excludeTools: ["get_organisation_units"] }) }));
+  }, { selection: { excludeTools: ["get_organisation_units"] } }));
 
 Deno.test("a 502 on a create says it may have been applied; on a read it has no such hint", () =>
   withRig(async ({ stub, call }) => {
@@ -445,7 +427,7 @@ Deno.test("with get_units not offered, a 404 hint lists only the offered list to
       rvOf(result).msg.hint,
       "Nothing has that id: list what exists first (get_organisations, get_available_products, get_available_assets)",
     );
-  }, { tools: selectTools({ excludeTools: ["get_units"] }) }));
+  }, { selection: { excludeTools: ["get_units"] } }));
 
 Deno.test("a 403 hint points to get_account only where get_account is offered", () =>
   withRig(async ({ call }) => {
@@ -455,7 +437,7 @@ Deno.test("a 403 hint points to get_account only where get_account is offered", 
       rvOf(result).msg.hint,
       "The caller is not a member of that Organisation or Unit, or not an admin",
     );
-  }, { tools: selectTools({ toolsets: ["charges"] }) }));
+  }, { selection: { toolsets: ["charges"] } }));
 
 Deno.test("an untrusted TLS certificate's hint says how to trust it and that waiting will not help", async () => {
   const stub = await startStub(await selfSignedCertificate());

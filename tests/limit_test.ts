@@ -4,12 +4,12 @@
  */
 import assert from "node:assert/strict";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { type ApiRv, AsApi } from "../src/api/mod.ts";
-import { createServer, toolResult } from "../src/mcp/mod.ts";
-import { StaticToken } from "../src/auth/mod.ts";
+import { type ApiRv } from "../src/api/mod.ts";
+import { toolResult } from "../src/mcp/mod.ts";
 import { limitMsg } from "../src/mcp/limit.ts";
-import { startStub, type StubServer } from "../src/stub/mod.ts";
-import { closeSession, connectInMemory, seedIds, toolCaller } from "./_helpers.ts";
+import { type StubServer } from "../src/stub/mod.ts";
+import { seedIds } from "./_helpers.ts";
+import { openSession, type Session } from "../testing/mod.ts";
 
 type Json = Record<string, unknown>;
 interface Note {
@@ -152,21 +152,10 @@ Deno.test("an answer within the limit is returned as it is", () => {
 
 async function withStub(
   maxResultBytes: number,
-  fn: (stub: StubServer, call: ReturnType<typeof toolCaller>) => Promise<void>,
+  fn: (stub: StubServer, call: Session["call"]) => Promise<void>,
 ): Promise<void> {
-  const stub = await startStub();
-  const server = createServer({
-    api: new AsApi({ url: stub.url, env: () => undefined }),
-    tokens: new StaticToken(stub.tokens.alice),
-    version: "test",
-    maxResultBytes,
-  });
-  const client = await connectInMemory(server);
-  try {
-    await fn(stub, toolCaller(client));
-  } finally {
-    await closeSession(client, server, stub);
-  }
+  await using session = await openSession({ maxResultBytes });
+  await fn(session.stub, session.call);
 }
 
 Deno.test("get_units over units with Japanese names is cut to the limit in UTF-8 bytes", () =>

@@ -4,58 +4,21 @@
  * the tool selection rules.
  */
 import assert from "node:assert/strict";
-import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
-import { AsApi, OPERATIONS } from "../src/api/mod.ts";
+import { type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { OPERATIONS } from "../src/api/mod.ts";
 import { redact } from "../src/log.ts";
-import {
-  checkFileRoot,
-  cleanText,
-  createServer,
-  mayHideText,
-  selectTools,
-} from "../src/mcp/mod.ts";
-import { StaticToken } from "../src/auth/mod.ts";
-import { startStub, type StubServer } from "../src/stub/mod.ts";
-import { closeSession, connectInMemory, seedIds, toolCaller } from "./_helpers.ts";
+import { checkFileRoot, cleanText, mayHideText, selectTools } from "../src/mcp/mod.ts";
+import { seedIds } from "./_helpers.ts";
+import { openSession, type Session } from "../testing/mod.ts";
 
 type Answer = { action: "accept" | "decline" | "cancel"; content?: Record<string, unknown> };
 
-interface Rig {
-  stub: StubServer;
-  call(name: string, args?: Record<string, unknown>): Promise<CallToolResult>;
-  /** The confirmation messages the user was shown. */
-  asked: string[];
-}
-
 async function withRig(
-  fn: (rig: Rig) => Promise<void>,
+  fn: (rig: Session) => Promise<void>,
   options: { fileRoot?: string; answer?: Answer } = {},
 ): Promise<void> {
-  const stub = await startStub();
-  const server = createServer({
-    api: new AsApi({ url: stub.url, env: () => undefined }),
-    tokens: new StaticToken(stub.tokens.alice),
-    version: "test",
-    fileRoot: options.fileRoot,
-  });
-  const asked: string[] = [];
-  const answer = options.answer;
-  const client = await connectInMemory(server, answer ? { elicitation: {} } : {}, (client) => {
-    if (!answer) return;
-    client.setRequestHandler(ElicitRequestSchema, (request: { params: { message: string } }) => {
-      asked.push(request.params.message);
-      return answer;
-    });
-  });
-  try {
-    await fn({
-      stub,
-      asked,
-      call: toolCaller(client),
-    });
-  } finally {
-    await closeSession(client, server, stub);
-  }
+  await using session = await openSession(options);
+  await fn(session);
 }
 
 function errorOf(result: CallToolResult): string {

@@ -6,40 +6,23 @@
 import assert from "node:assert/strict";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { AsApi, OPERATIONS } from "../src/api/mod.ts";
-import { createServer } from "../src/mcp/mod.ts";
+import { OPERATIONS } from "../src/api/mod.ts";
 import { KeycloakTokens, NoCredentials, StaticToken, type TokenSource } from "../src/auth/mod.ts";
 import { KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
 import { CASES, type Ids, STUB_NOW } from "./_cases.ts";
-import { closeSession, connectInMemory, seedIds, toolCaller } from "./_helpers.ts";
-
-interface Session {
-  client: Client;
-  stub: StubServer;
-  call(name: string, args?: Record<string, unknown>): Promise<CallToolResult>;
-}
+import { seedIds } from "./_helpers.ts";
+import { openSession, type Session } from "../testing/mod.ts";
 
 async function withSession(
   fn: (session: Session) => Promise<void>,
   tokensFor: (stub: StubServer) => TokenSource = (stub) => new StaticToken(stub.tokens.admin),
   stubOptions: Parameters<typeof startStub>[0] = {},
 ): Promise<void> {
-  const stub = await startStub({ now: () => STUB_NOW, ...stubOptions });
-  const server = createServer({
-    api: new AsApi({ url: stub.url, env: () => undefined }),
-    tokens: tokensFor(stub),
-    version: "test",
+  await using session = await openSession({
+    tokens: tokensFor,
+    stub: { now: () => STUB_NOW, ...stubOptions },
   });
-  const client = await connectInMemory(server);
-  try {
-    await fn({
-      client,
-      stub,
-      call: toolCaller(client),
-    });
-  } finally {
-    await closeSession(client, server, stub);
-  }
+  await fn(session);
 }
 
 /** A listed tool, as far as these tests look at it. */

@@ -17,7 +17,8 @@ import {
 } from "../src/mcp/mod.ts";
 import { NoCredentials, StaticToken } from "../src/auth/mod.ts";
 import { startStub, type StubServer } from "../src/stub/mod.ts";
-import { closeSession, connectInMemory, seedIds, toolCaller } from "./_helpers.ts";
+import { connectInMemory, seedIds } from "./_helpers.ts";
+import { openSession } from "../testing/mod.ts";
 
 type Call = (name: string, args?: Record<string, unknown>) => Promise<CallToolResult>;
 
@@ -25,19 +26,11 @@ async function withTools(
   fn: (call: Call, stub: StubServer) => Promise<void>,
   selection?: ToolSelection,
 ): Promise<void> {
-  const stub = await startStub();
-  const server = createServer({
-    api: new AsApi({ url: stub.url, env: () => undefined }),
-    tokens: new StaticToken(stub.tokens.admin),
-    version: "test",
-    tools: selectTools(selection),
+  await using session = await openSession({
+    selection,
+    tokens: (stub) => new StaticToken(stub.tokens.admin),
   });
-  const client = await connectInMemory(server);
-  try {
-    await fn(toolCaller(client), stub);
-  } finally {
-    await closeSession(client, server, stub);
-  }
+  await fn(session.call, session.stub);
 }
 
 function errorOf(result: CallToolResult): string {
