@@ -28,6 +28,8 @@ export interface SubscriptionRead {
   events: StreamEvent[];
   /** The cursor to read the stream from later, without the subscription. */
   next: Cursor;
+  /** How many buffered events are left for the next read. */
+  more?: number;
   events_lost: boolean;
   lost_count?: number;
   /** Events dropped from a full buffer: read them with read_event_stream from that ordinal. */
@@ -35,6 +37,8 @@ export interface SubscriptionRead {
   connected: boolean;
   last_close?: { code: number; reason: string };
 }
+
+const encoder = new TextEncoder();
 
 const backoff = (attempt: number) => Math.min(5000, 100 * 2 ** attempt);
 
@@ -68,17 +72,29 @@ export class EventSubscription {
     return this.#socket !== undefined;
   }
 
-  /** The events buffered since the last read, and the state of the subscription. */
-  read(): SubscriptionRead {
-    const events = this.#buffer;
-    this.#buffer = [];
+  /**
+   * The events buffered since the last read, oldest first, up to `maxBytes` of JSON (the rest
+   * stay for the next read, and the client is told there is more), and the subscription's state.
+   */
+  read(maxBytes: number): SubscriptionRead {
+    const events: StreamEvent[] = [];
+    let bytes = 2;
+    while (this.#buffer.length > 0) {
+      const size = encoder.encode(JSON.stringify(this.#buffer[0])).length + 1;
+      if (events.length > 0 && bytes + size > maxBytes) break;
+      events.push(this.#buffer.shift()!);
+      bytes += size;
+    }
+    if (this.#buffer.length > 0) queueMicrotask(() => this.#options.onUpdated());
     const dropped = this.#dropped;
     this.#dropped = undefined;
     const lost = this.#tracker.lost;
     this.#tracker.lost = 0;
+    const last = events.at(-1)?.ordinal;
     return {
       events,
-      next: this.#cursor(),
+      next: last !== undefined ? { from_ordinal: last } : this.#cursor(),
+      ...(this.#buffer.length > 0 ? { more: this.#buffer.length } : {}),
       events_lost: lost > 0,
       ...(lost > 0 ? { lost_count: lost } : {}),
       ...(dropped ? { dropped_from_buffer: dropped } : {}),
