@@ -10,7 +10,8 @@ import {
   ResourceUpdatedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
 import { AsApi } from "../src/api/mod.ts";
-import { createServer, selectTools, StaticToken, type ToolSelection } from "../src/mcp/mod.ts";
+import { StaticToken } from "../src/auth/mod.ts";
+import { createServer, selectTools, type ToolSelection } from "../src/mcp/mod.ts";
 import { PROCESSING_CHARGE, startStub, STUB_ACTION, type StubServer } from "../src/stub/mod.ts";
 import {
   closeSession,

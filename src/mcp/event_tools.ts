@@ -23,7 +23,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import type { AsApi } from "../api/mod.ts";
-import type { TokenSource } from "./credentials.ts";
+import type { TokenSource } from "../auth/mod.ts";
 import { EventSubscription } from "./event_subscription.ts";
 import {
   type Cursor,
