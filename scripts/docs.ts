@@ -33,6 +33,7 @@ export function toolsTable(): string {
   const rows = OPERATIONS.map((o) => `| \`${o.name}\` | ${o.kind} | ${o.description} |`);
   rows.push(
     "| `get_api_url` | local | The Account Server URL in use and whether TLS is verified; sends no request. |",
+    "| `read_event_stream` | read | Reads the caller's event stream from a cursor (an ordinal, a time, or only new events), within bounds. |",
     "| `run_program` | local | Runs a short program over the offered tools in a sandbox (code mode, off by default). |",
   );
   return ["| Tool | Kind | What it does |", "| --- | --- | --- |", ...rows].join("\n");

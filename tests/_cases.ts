@@ -511,7 +511,11 @@ export const CASES: Record<string, Case> = {
     params: none,
     sent: () => ({ method: "GET", path: "/event-stream" }),
     status: 200,
-    check: (msg) => assert.match(String(msg.location), /^wss:\/\//),
+    check: (msg, stub) =>
+      assert.match(
+        String(msg.location),
+        new RegExp(`^${stub.origin.replace("http", "ws")}/event-stream/`),
+      ),
   },
   create_event_stream: {
     as: "bob",

@@ -178,7 +178,7 @@ Deno.test("tool selection: toolsets, single tools, exclusions, and read-only win
     selectTools({ toolsets: ["merchants"], tools: ["delete_unit"], readOnly: true }),
     ["get_merchants", "get_merchant"],
   );
-  const all = [...OPERATIONS.map((o) => o.name), "get_api_url"];
+  const all = [...OPERATIONS.map((o) => o.name), "get_api_url", "read_event_stream"];
   assert.deepEqual(
     selectTools({ excludeTools: ["delete_organisation"] }).sort(),
     all.filter((t) => t !== "delete_organisation").sort(),

@@ -55,12 +55,12 @@ function textOf(result: CallToolResult): string {
   return block.text;
 }
 
-Deno.test("tools/list has one tool per operation plus get_api_url, each fully described", () =>
+Deno.test("tools/list has one tool per operation plus get_api_url and read_event_stream, each fully described", () =>
   withSession(async ({ client }) => {
     const tools = await listTools(client);
     assert.deepEqual(
       tools.map((t) => t.name).sort(),
-      [...OPERATIONS.map((o) => o.name), "get_api_url"].sort(),
+      [...OPERATIONS.map((o) => o.name), "get_api_url", "read_event_stream"].sort(),
     );
     assert.equal(tools.some((t) => t.name === "set_api_url"), false, "no way to redirect tokens");
     for (const tool of tools) {

@@ -51,7 +51,11 @@ Deno.test("deno task start serves MCP on stdio: list, read, write, failure, toke
       await client.callTool({ name, arguments: args }) as CallToolResult;
 
     const { tools } = await client.listTools();
-    assert.equal(tools.length, OPERATIONS.length + 1);
+    assert.equal(
+      tools.length,
+      OPERATIONS.length + 2,
+      "the operations, get_api_url, read_event_stream",
+    );
 
     const account = await call("get_account");
     assert.deepEqual((account.structuredContent as { msg: { user: unknown } }).msg.user, {

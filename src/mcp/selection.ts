@@ -15,6 +15,7 @@ export type LocalToolset = Toolset | "code";
  */
 export const LOCAL_TOOLS: Readonly<Record<string, { toolset: LocalToolset; kind: Kind }>> = {
   get_api_url: { toolset: "server", kind: "read" },
+  read_event_stream: { toolset: "event_streams", kind: "read" },
   run_program: { toolset: "code", kind: "read" },
 };
 

@@ -22,6 +22,7 @@ import { Activity } from "./activity.ts";
 import { listTools, MAX_TIMEOUT_S, MIN_TIMEOUT_S, withoutMentions } from "./listing.ts";
 import { notSent, operationTools, refusal, TIMEOUT_PARAM } from "./operation_tools.ts";
 import { toolResult } from "./result.ts";
+import { EventStreamAccess, READ_EVENT_STREAM } from "./event_tools.ts";
 import { ALL_TOOLS, LOCAL_TOOLS, selectTools } from "./selection.ts";
 import { localTool, type Prepared, type Tool } from "./tool.ts";
 import { type Dispatch, programTool, RUN_PROGRAM } from "../codemode/tool.ts";
@@ -118,9 +119,9 @@ function apiUrlTool(options: ServerOptions): Tool {
   });
 }
 
-/** Every tool the server can offer, in table order, `get_api_url` last. */
-function allTools(options: ServerOptions): Tool[] {
-  return [...operationTools(options), apiUrlTool(options)];
+/** Every tool the server can offer, in table order, then `get_api_url` and `read_event_stream`. */
+function allTools(options: ServerOptions, events: EventStreamAccess): Tool[] {
+  return [...operationTools(options), apiUrlTool(options), events.tool()];
 }
 
 /** The `timeout_s` argument, checked: seconds, or the reason it is refused. */
@@ -173,14 +174,21 @@ function unknownTool(name: string, offered: ReadonlyMap<string, Tool>): CallTool
  */
 export function createServer(options: ServerOptions): Server {
   const selected = new Set(options.tools ?? selectTools());
+  const events = new EventStreamAccess(options);
   const offered = new Map(
-    allTools(options).filter((t) => selected.has(t.name)).map((t) => [t.name, t]),
+    allTools(options, events).filter((t) => selected.has(t.name)).map((t) => [t.name, t]),
   );
   const absent = [...ALL_TOOLS.keys()].filter((name) => !offered.has(name));
   const server = new Server(
     { name: "squonk2-as-mcp", title: "Squonk2 Account Server", version: options.version },
-    { instructions: withoutMentions(INSTRUCTIONS, absent), capabilities: { tools: {} } },
+    {
+      instructions: withoutMentions(INSTRUCTIONS, absent),
+      capabilities: offered.has(READ_EVENT_STREAM)
+        ? { tools: {}, resources: { subscribe: true } }
+        : { tools: {} },
+    },
   );
+  if (offered.has(READ_EVENT_STREAM)) events.register(server);
   const activity = options.activity ?? new Activity();
   const dispatch: Dispatch = (name, args, context) => {
     const tool = offered.get(name);

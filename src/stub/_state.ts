@@ -135,6 +135,10 @@ export class StubState {
   streams = new Map<number, EventStream>();
   actions: Action[] = [];
   defaultOrgId: string;
+  /** Hears every action recorded (the event-stream service listens here). */
+  onRecord?: (action: Action) => void;
+  /** Where event-stream sockets are served, e.g. `ws://127.0.0.1:41234`. */
+  streamOrigin = "wss://events.example.com";
   #ids = 0;
   #streamIds = 0;
   #now: () => Date;
@@ -222,11 +226,13 @@ export class StubState {
 
   /** Records an action in the audit trail. */
   record(action: Omit<Action, "id" | "timestamp">): void {
-    this.actions.push({
+    const recorded = {
       id: this.actions.length + 1,
       timestamp: this.now().toISOString(),
       ...action,
-    });
+    };
+    this.actions.push(recorded);
+    this.onRecord?.(recorded);
   }
 
   /** Adds an organisation owned by `owner`. */
@@ -318,10 +324,18 @@ export class StubState {
       owner,
       format,
       name: `es-${owner}-${id}`,
-      location: `wss://events.example.com/event-stream/${id}`,
+      location: `${this.streamOrigin}/event-stream/${crypto.randomUUID()}`,
     };
     this.streams.set(id, stream);
     return stream;
+  }
+
+  /** Serves event-stream sockets at `origin` from now on, moving the existing streams there. */
+  setStreamOrigin(origin: string): void {
+    this.streamOrigin = origin;
+    for (const stream of this.streams.values()) {
+      stream.location = stream.location.replace(/^.*(?=\/event-stream\/)/, origin);
+    }
   }
 
   /**

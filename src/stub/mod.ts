@@ -20,9 +20,17 @@ type Row = (typeof OPERATIONS)[number];
 import { type Context, HANDLERS } from "./_routes.ts";
 import { HttpError, SEED_USERS, StubState, type User } from "./_state.ts";
 import { KEYCLOAK_SEED, StubKeycloak, type TokenRequest } from "./_keycloak.ts";
+import { StubEventStreams } from "./_events.ts";
 
 export { SEED_USERS, StubState } from "./_state.ts";
 export { KEYCLOAK_SEED, type TokenRequest } from "./_keycloak.ts";
+export {
+  encode as encodeStubEvent,
+  PROCESSING_CHARGE,
+  STUB_ACTION,
+  type StubEvent,
+  StubEventStreams,
+} from "./_events.ts";
 
 /** How to start a stub. */
 export interface StubOptions {
@@ -102,6 +110,8 @@ export interface StubServer {
   };
   /** The in-memory world, for assertions. */
   state: StubState;
+  /** The event-stream service (WebSockets at `ws[s]://host:port/event-stream/<uuid>`). */
+  events: StubEventStreams;
   /**
    * Makes the requests of operation `name` misbehave. An operation whose every request is another
    * one's (`ping`, which sends `get_version`'s) is refused: inject on that other one.
@@ -189,11 +199,16 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
   const faults = new Map<string, Fault>();
   const stopping = new AbortController();
   const keycloak = new StubKeycloak(options.tokenLifetimeS ?? 300);
+  const events = new StubEventStreams(state);
 
   async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname === keycloak.path && request.method === "POST") {
       return await keycloak.handle(request);
+    }
+    if (StubEventStreams.matches(url.pathname)) {
+      const upgrade = request.headers.get("upgrade")?.toLowerCase() === "websocket";
+      return upgrade ? events.connect(request) : json(426, { error: "Upgrade to a WebSocket" });
     }
     if (!url.pathname.startsWith(`${basePath}/`)) return json(404, { error: "Not found" });
     const path = url.pathname.slice(basePath.length);
@@ -264,6 +279,7 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
   }, handle);
   const scheme = options.cert ? "https" : "http";
   const origin = `${scheme}://${hostForUrl(server.addr.hostname)}:${server.addr.port}`;
+  state.setStreamOrigin(origin.replace(/^http/, "ws"));
 
   return Promise.resolve({
     url: `${origin}${basePath}`,
@@ -284,6 +300,7 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
       revokeAll: () => keycloak.revokeAll(),
     },
     state,
+    events,
     inject(name, fault) {
       const row = OPERATIONS.find((r) => r.name === name);
       if (!row) throw new Error(`Unknown operation "${name}"`);
@@ -295,6 +312,7 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
     },
     clearFaults: () => faults.clear(),
     async shutdown() {
+      events.closeAll();
       stopping.abort();
       await server.finished;
     },
