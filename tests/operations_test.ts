@@ -193,7 +193,7 @@ Deno.test("content_file says uploads work only inside the operator's SQUONK2_MCP
   for (const name of ["create_asset", "alter_asset"]) {
     assert.match(
       describedAs(rowOf(name), "content_file"),
-      /Works only inside the folder the operator allowed with SQUONK2_MCP_FILE_ROOT/,
+      /Only inside the upload folder the operator set \(SQUONK2_MCP_FILE_ROOT\)/,
       name,
     );
   }

@@ -154,8 +154,8 @@ function notBothContents(params: Params): string | undefined {
     : undefined;
 }
 
-const UPLOAD_NOTE = "Works only inside the folder the operator allowed with " +
-  "SQUONK2_MCP_FILE_ROOT (a relative path is taken inside it); otherwise use content_string.";
+const UPLOAD_NOTE = "Only inside the upload folder the operator set (SQUONK2_MCP_FILE_ROOT), " +
+  "relative to it; else use content_string.";
 
 const CHARGES_QUERY = { from: "from", until: "until", pbp: "pbp" } as const;
 const CHARGES_NOTE = "Coins are per billing period; without from/until/pbp the current period.";

@@ -122,7 +122,7 @@ export function billingDay(): z.ZodNumber {
 /** A prior billing period: 0 is the current one, -1 the one before, and so on. */
 export function priorBillingPeriod(): z.ZodNumber {
   return integer(
-    "Prior billing period: 0 the current one, -1 the previous one, and so on",
+    "Billing period: 0 the current one, -1 the previous, and so on",
     -1200,
     0,
   );
@@ -150,8 +150,8 @@ export function chargeWindow(): {
   pbp: z.ZodOptional<z.ZodNumber>;
 } {
   return {
-    from: date("First day of the charges (inclusive)").optional(),
-    until: date("Day after the last day of the charges (exclusive)").optional(),
+    from: date("First day (inclusive)").optional(),
+    until: date("Day after the last day (exclusive)").optional(),
     pbp: priorBillingPeriod().optional(),
   };
 }
