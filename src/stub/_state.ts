@@ -146,6 +146,15 @@ export class StubState {
   /** A seeded world; `now` fixes the clock for charges and timestamps. */
   constructor(now: () => Date = () => new Date()) {
     this.#now = now;
+    this.#seedUsersAndMerchants();
+    this.defaultOrgId = this.addOrg("Default", "admin", "admin").id;
+    for (const user of this.users.keys()) this.addPersonalUnit(user, 1, "admin");
+    for (const user of this.users.keys()) this.addStream(user, "JSON_STRING");
+    const unit = this.#seedChemistry();
+    this.#seedAssets(unit);
+  }
+
+  #seedUsersAndMerchants(): void {
     for (const seed of Object.values(SEED_USERS)) {
       this.users.set(seed.username, { id: seed.username, admin: seed.admin });
       this.tokens.set(seed.token, seed.username);
@@ -166,10 +175,10 @@ export class StubState {
       name: "Squonk2 Data Manager (staging)",
       api_hostname: "data-manager-staging.example.com",
     });
-    this.defaultOrgId = this.addOrg("Default", "admin", "admin").id;
-    for (const user of this.users.keys()) this.addPersonalUnit(user, 1, "admin");
-    for (const user of this.users.keys()) this.addStream(user, "JSON_STRING");
+  }
 
+  /** Alice's Organisation, its Unit "Chemistry" and the Unit's two Products; the Unit's id. */
+  #seedChemistry(): string {
     const org = this.addOrg("Informatics Matters", "alice", "admin");
     const unit = this.addUnit(org.id, "Chemistry", 3, "alice", "alice");
     this.addProduct(unit.id, {
@@ -185,6 +194,10 @@ export class StubState {
       allowance: 0,
       limit: 0,
     }, "alice");
+    return unit.id;
+  }
+
+  #seedAssets(unitId: string): void {
     this.addAsset({
       name: "api-key",
       creator: "alice",
@@ -198,7 +211,7 @@ export class StubState {
       name: "default-queue",
       creator: "alice",
       scope: "UNIT",
-      scope_id: unit.id,
+      scope_id: unitId,
       secret: false,
       content: "standard",
       description: "Queue used by the Chemistry unit's jobs",
