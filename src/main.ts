@@ -62,9 +62,12 @@ function tokensFor(config: Config): TokenSource {
 async function demoBackend(config: Config): Promise<Backend> {
   const stub = await startStub();
   const why = config.demoReason ? ` (${config.demoReason})` : "";
+  const real = config.demoReason
+    ? "set SQUONK2_ASAPI_URL to use a real Account Server"
+    : "for a real Account Server, run without --demo (deno task start) and set SQUONK2_ASAPI_URL";
   say(
     `demo mode${why}: embedded stub Account Server at ${stub.url}, acting as its admin ` +
-      "user; set SQUONK2_ASAPI_URL to use a real Account Server",
+      `user; ${real}`,
   );
   return {
     api: new AsApi({ url: stub.url, debugRequests: config.debugRequests }),
@@ -84,7 +87,11 @@ function realBackend(config: Config): Backend {
   const tokens = tokensFor(config);
   const unverified = !config.verifySslCert && config.url?.startsWith("https:");
   const tls = unverified ? " (TLS certificates NOT verified)" : "";
-  say(`using ${config.url}${tls} with ${tokens.kind} credentials`);
+  const credentials = tokens.kind === "none"
+    ? "no credentials (only ping, get_version and get_event_stream_version will work: set " +
+      "SQUONK2_ASAPI_TOKEN or Keycloak)"
+    : `${tokens.kind} credentials`;
+  say(`using ${config.url}${tls} with ${credentials}`);
   return { api, tokens, mode: "Account Server" };
 }
 
