@@ -83,7 +83,7 @@ export const SETTINGS = {
     env: "SQUONK2_API_DEBUG_REQUESTS",
     parse: yesNo,
     default: "no",
-    help: '"yes" logs each request (method, URL, status, time) to stderr',
+    help: "Log each request (method, URL, status, time) to stderr",
   },
   token: {
     env: "SQUONK2_ASAPI_TOKEN",
@@ -174,7 +174,7 @@ export const SETTINGS = {
     env: "SQUONK2_MCP_ALLOW_SERVER_CREDENTIALS",
     parse: on,
     default: "no",
-    help: '"yes": HTTP requests without a bearer token use the server\'s own credentials',
+    help: "HTTP: requests without a bearer token use the server's own credentials",
   },
   toolsets: {
     flag: "toolsets",
@@ -203,7 +203,7 @@ export const SETTINGS = {
     env: "SQUONK2_MCP_READ_ONLY",
     parse: on,
     default: "no",
-    help: '"yes" offers only tools that read (wins over everything else)',
+    help: "Offer only tools that read (wins over everything else)",
     example: "yes",
   },
   codeMode: {
@@ -211,7 +211,7 @@ export const SETTINGS = {
     env: "SQUONK2_MCP_CODE_MODE",
     parse: on,
     default: "no",
-    help: '"yes" offers run_program: a short program calls the offered tools in a sandbox',
+    help: "Offer run_program: a short program calls the offered tools in a sandbox",
     example: "yes",
   },
   fileRoot: {

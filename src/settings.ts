@@ -147,8 +147,10 @@ export function helpLines(table: Readonly<Record<string, Setting>>): string {
     return line(`${short}--${s.flag}${s.arg ? ` ${s.arg}` : ""}`, `${s.help}${also}`);
   });
   const vars = rows.filter((s) => s.env).map((s) => {
-    const fallback = s.default !== undefined ? ` (default ${s.default})` : "";
-    return line(s.env!, `${s.help}${fallback}`);
+    const values = s.parse === yesNo ? "yes or no" : "";
+    const fallback = s.default !== undefined ? `default ${s.default}` : "";
+    const note = [values, fallback].filter(Boolean).join(", ");
+    return line(s.env!, `${s.help}${note ? ` (${note})` : ""}`);
   });
   return `Options:\n${flags.join("\n")}\n\nEnvironment:\n${vars.join("\n")}`;
 }

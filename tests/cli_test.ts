@@ -45,10 +45,14 @@ Deno.test("--help shows flags with their variables and defaults, and exits 0", a
   assert.match(stdout, /^ {2}--url URL +Account Server API URL, .* \(SQUONK2_ASAPI_URL\)$/m);
   assert.match(
     stdout,
-    /^ {2}--read-only +"yes" offers only tools that read .*\(SQUONK2_MCP_READ_ONLY\)$/m,
+    /^ {2}--read-only +Offer only tools that read .*\(SQUONK2_MCP_READ_ONLY\)$/m,
   );
   assert.match(stdout, /^ {2}-h, --help +Print this help and exit$/m);
   assert.match(stdout, /^ {2}SQUONK2_MCP_PORT +HTTP: port to listen on \(default 3000\)$/m);
+  assert.match(
+    stdout,
+    /^ {2}SQUONK2_MCP_READ_ONLY +Offer only tools .* \(yes or no, default no\)$/m,
+  );
   assert.match(stdout, /^ {2}SQUONK2_KEYCLOAK_USER_PASSWORD +Keycloak password of that user$/m);
 });
 
