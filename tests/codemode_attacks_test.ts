@@ -14,7 +14,8 @@ import { type GateResult, type ProgramRv, runProgram } from "../src/codemode/san
 import { createServer, selectTools } from "../src/mcp/mod.ts";
 import { startStub } from "../src/stub/mod.ts";
 import { openSession, type Session } from "../testing/mod.ts";
-import { seedIds } from "./_helpers.ts";
+import { initializeRequest, seedIds } from "./_helpers.ts";
+import { hermeticEnv, ROOT, serverArgs } from "./_spawn.ts";
 
 async function run(session: Session, program: string, timeoutS?: number): Promise<ProgramRv> {
   const args = { program, ...(timeoutS ? { timeout_s: timeoutS } : {}) };
@@ -209,4 +210,73 @@ Deno.test("a delete's confirmation ends with its run: no late answer waits or se
     await server.close();
     await stub.shutdown();
   }
+});
+
+/** What `ps` says, one line per process, for `args`. */
+async function ps(...args: string[]): Promise<string[]> {
+  const { stdout } = await new Deno.Command("ps", { args, stdout: "piped", stderr: "null" })
+    .output();
+  return new TextDecoder().decode(stdout).split("\n").map((l) => l.trim()).filter(Boolean);
+}
+
+/** The pids of the processes whose parent is `parent`. */
+async function childrenOf(parent: number): Promise<number[]> {
+  return (await ps("-o", "pid=", "--ppid", String(parent))).map(Number);
+}
+
+/** Whether `pid` still runs (a zombie does not). */
+async function alive(pid: number): Promise<boolean> {
+  const [stat] = await ps("-o", "stat=", "-p", String(pid));
+  return stat !== undefined && !stat.startsWith("Z");
+}
+
+Deno.test({
+  name: "a sandbox whose server died does not spin for ever",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    // Killed hard (or by the OOM killer), the server cannot kill its sandboxes: an endless loop
+    // then used a CPU until the machine restarted.
+    const server = new Deno.Command(Deno.execPath(), {
+      args: serverArgs("demo", "--code-mode"),
+      cwd: ROOT,
+      env: hermeticEnv(),
+      clearEnv: true,
+      stdin: "piped",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    const writer = server.stdin.getWriter();
+    const send = (message: Record<string, unknown>) =>
+      writer.write(new TextEncoder().encode(`${JSON.stringify({ jsonrpc: "2.0", ...message })}\n`));
+    let sandbox: number | undefined;
+    try {
+      await send(initializeRequest());
+      await send({ method: "notifications/initialized" });
+      await send({
+        id: 2,
+        method: "tools/call",
+        params: { name: "run_program", arguments: { program: "for (;;) {}", timeout_s: 3 } },
+      });
+      for (let i = 0; i < 100 && sandbox === undefined; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        sandbox = (await childrenOf(server.pid))[0];
+      }
+      assert.ok(sandbox, "no sandbox process started");
+      server.kill("SIGKILL");
+      await server.status;
+      for (let i = 0; i < 200 && await alive(sandbox); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.equal(await alive(sandbox), false, "the sandbox outlived its server by 20 s");
+    } finally {
+      if (sandbox && await alive(sandbox)) Deno.kill(sandbox, "SIGKILL");
+      try {
+        server.kill("SIGKILL");
+      } catch {
+        // It has exited already.
+      }
+      await writer.close().catch(() => {});
+      await server.status;
+    }
+  },
 });
