@@ -121,10 +121,13 @@ function spawn(limits: SandboxLimits): Deno.ChildProcess {
   const args = denoArgs(limits);
   if (!prlimitMissing && Deno.build.os === "linux") {
     const bytes = (limits.memoryMb + PROCESS_OVERHEAD_MB) * 1024 * 1024;
+    // CPU seconds: the server kills the child at its timeout; this is for a server that died
+    // (killed hard, out of memory) and so cannot, leaving an endless loop running for ever.
+    const cpuS = Math.ceil(2 * limits.timeoutS) + 5;
     try {
       return new Deno.Command(PRLIMIT, {
         ...options,
-        args: [`--data=${bytes}`, "--", Deno.execPath(), ...args],
+        args: [`--data=${bytes}`, `--cpu=${cpuS}`, "--", Deno.execPath(), ...args],
       }).spawn();
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
