@@ -40,6 +40,12 @@ export async function runner(): Promise<void> {
   const apply = Reflect.apply;
   const indexOf = String.prototype.indexOf;
   const slice = String.prototype.slice;
+  // The bytes of a line hold the key: every method touching them is taken now, since a program
+  // may replace %TypedArray%.prototype.subarray or the `length` getter to be handed them.
+  const typedArray = Object.getPrototypeOf(Uint8Array.prototype);
+  const subarray = typedArray.subarray;
+  const byteCount = Object.getOwnPropertyDescriptor(typedArray, "length")!.get!;
+  const read = ReadableStreamDefaultReader.prototype.read;
 
   let buffered = "";
   /** The next line from the server, or undefined at the end of input. */
@@ -51,7 +57,9 @@ export async function runner(): Promise<void> {
         buffered = apply(slice, buffered, [at + 1]) as string;
         return line;
       }
-      const { value, done } = await reader.read();
+      const { value, done } = await (apply(read, reader, []) as Promise<
+        ReadableStreamReadResult<string>
+      >);
       if (done) return undefined;
       buffered += value;
     }
@@ -64,8 +72,9 @@ export async function runner(): Promise<void> {
   /** Writes one message; the payload holds nothing of the runner's, only what the program gave. */
   function send(payload: string): void {
     const bytes = encode(key + " " + payload + "\n");
+    const length = apply(byteCount, bytes, []) as number;
     let written = 0;
-    while (written < bytes.length) written += writeSync(bytes.subarray(written));
+    while (written < length) written += writeSync(apply(subarray, bytes, [written]));
   }
 
   let nextId = 0;
@@ -75,6 +84,9 @@ export async function runner(): Promise<void> {
     }
     const id = ++nextId;
     const json = stringify(args ?? {});
+    if (typeof json !== "string") {
+      throw new TypeError(`as.${op}() takes one object of parameters, as JSON`);
+    }
     const promise = new Promise((resolve) => apply(mapSet, pending, [id, resolve]));
     send('{"t":"call","id":' + id + ',"op":' + stringify(op) + ',"args":' + json + "}");
     return promise;
@@ -132,6 +144,11 @@ export async function runner(): Promise<void> {
       resolve?.(message.rv);
     }
   })();
+
+  // No state outlives a run: storage that Deno keeps on disk without a permission goes.
+  for (const name of ["localStorage", "sessionStorage", "caches"]) {
+    delete (globalThis as Record<string, unknown>)[name];
+  }
 
   const url = "data:application/typescript;base64," +
     btoa(

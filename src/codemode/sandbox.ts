@@ -102,11 +102,18 @@ const PRLIMIT = "/usr/bin/prlimit";
 
 let prlimitMissing = false;
 
+/**
+ * Where the child's Deno keeps its own state: a path under a file, so nothing can be created
+ * there. Without a permission, Deno still writes localStorage and the Cache API under its
+ * directory, where a later run, of any caller, would find them.
+ */
+const NO_DENO_DIR = Deno.build.os === "windows" ? "NUL\\deno" : "/dev/null/deno";
+
 /** Spawns the sandbox: under `prlimit` (a cap on all memory, array buffers and workers included) where it exists. */
 function spawn(limits: SandboxLimits): Deno.ChildProcess {
   const options = {
     clearEnv: true,
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", DENO_DIR: NO_DENO_DIR },
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -114,10 +121,13 @@ function spawn(limits: SandboxLimits): Deno.ChildProcess {
   const args = denoArgs(limits);
   if (!prlimitMissing && Deno.build.os === "linux") {
     const bytes = (limits.memoryMb + PROCESS_OVERHEAD_MB) * 1024 * 1024;
+    // CPU seconds: the server kills the child at its timeout; this is for a server that died
+    // (killed hard, out of memory) and so cannot, leaving an endless loop running for ever.
+    const cpuS = Math.ceil(2 * limits.timeoutS) + 5;
     try {
       return new Deno.Command(PRLIMIT, {
         ...options,
-        args: [`--data=${bytes}`, "--", Deno.execPath(), ...args],
+        args: [`--data=${bytes}`, `--cpu=${cpuS}`, "--", Deno.execPath(), ...args],
       }).spawn();
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
@@ -137,6 +147,21 @@ function utf8Bytes(text: string): number {
 
 /** The longest line the child may write (a call's arguments may carry a 1 MB asset). */
 const MAX_LINE_CHARS = 2 * 1024 * 1024;
+
+/** How deeply a returned value may nest (the server's own handling of it recurses). */
+export const MAX_VALUE_DEPTH = 64;
+
+/** Whether `value` nests deeper than `limit` arrays or objects (looked at without recursion). */
+function nestsDeeper(value: unknown, limit: number): boolean {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [item, depth] = stack.pop()!;
+    if (typeof item !== "object" || item === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
 
 /** How many programs may run at once in this process. */
 export const MAX_RUNNING = 4;
@@ -199,16 +224,31 @@ class Run {
       });
     }
     const message = JSON.parse(line.slice(this.key.length + 1));
-    if (message.t === "call") return this.#call(message.id, message.op, message.args);
-    if (message.t === "log") {
-      return this.#output(String(message.text), () => this.log.push(message.text));
+    // Only what the runner writes is accepted, whoever holds the key.
+    const { t, id, op, args, text, error } = message ?? {};
+    if (t === "call" && Number.isSafeInteger(id) && this.options.operations.includes(op)) {
+      if (typeof args === "object" && args !== null && !Array.isArray(args)) {
+        return this.#call(id, op, args);
+      }
     }
-    if (message.t === "fail") return this.end({ error: String(message.error) });
-    if (message.t === "done") {
+    if (t === "log" && typeof text === "string") {
+      return this.#output(text, () => this.log.push(text));
+    }
+    if (t === "fail" && typeof error === "string") {
+      return this.#output(error, () => this.end({ error }));
+    }
+    if (t === "done" && "value" in message) {
       const json = JSON.stringify(message.value);
       this.#output(json, () => {});
-      if (!this.#done) this.end({ value: message.value });
+      if (this.#done) return;
+      if (nestsDeeper(message.value, MAX_VALUE_DEPTH)) {
+        return this.end({
+          error: `Program stopped: its value nests more than ${MAX_VALUE_DEPTH} levels deep`,
+        });
+      }
+      return this.end({ value: message.value });
     }
+    throw new TypeError("not a message");
   }
 
   #output(text: string, keep: () => void): void {
@@ -368,12 +408,14 @@ async function supervise(run: Run, program: string, started: number): Promise<Pr
   const outcome = await run.outcome;
   clearTimeout(timer);
   run.options.signal?.removeEventListener("abort", onAbort);
-  await run.settle();
+  // Killed before waiting for the calls in flight: a child that no longer reads its answers
+  // (busy, or blocked writing) would otherwise hold their writes, and the run, for ever.
   try {
     child.kill("SIGKILL");
   } catch {
     // It has exited already.
   }
+  await run.settle();
   await child.status;
   await stderr;
   return result(run, outcome, started);

@@ -66,7 +66,8 @@ export function dispatchGate(dispatch: Dispatch, context: CallContext): Gate {
     const result = await dispatch(name, args, {
       signal,
       callerToken: context.callerToken,
-      confirm: context.confirm,
+      // A run that ends (its program threw, timed out) withdraws the questions it left open.
+      confirm: (message) => context.confirm(message, signal),
     });
     return result.structuredContent as unknown as GateResult;
   };

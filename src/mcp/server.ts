@@ -211,7 +211,8 @@ export function createServer(options: ServerOptions): Server {
     return dispatch(request.params.name, request.params.arguments, {
       signal,
       callerToken: extra.authInfo?.token,
-      confirm: (message) => confirm(server, message, signal),
+      confirm: (message, also) =>
+        confirm(server, message, also ? AbortSignal.any([signal, also]) : signal),
     });
   });
   return server;
@@ -219,6 +220,7 @@ export function createServer(options: ServerOptions): Server {
 
 /** Asks the user to confirm, where the client can ask; true to go ahead. */
 async function confirm(server: Server, message: string, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return false;
   if (!server.getClientCapabilities()?.elicitation) return true;
   try {
     const answer = await server.elicitInput({ message, requestedSchema: CONFIRM_SCHEMA }, {

@@ -17,8 +17,11 @@ export interface CallContext {
   timeoutS?: number;
   /** The caller's own bearer token (HTTP), used instead of the operator's credentials. */
   callerToken?: string;
-  /** Asks the user to confirm `message`; true to go ahead (true when the client cannot ask). */
-  confirm(message: string): Promise<boolean>;
+  /**
+   * Asks the user to confirm `message`; true to go ahead (true when the client cannot ask).
+   * The question is withdrawn, and the answer false, once `signal` (if given) aborts.
+   */
+  confirm(message: string, signal?: AbortSignal): Promise<boolean>;
 }
 
 /** The work of one call whose arguments passed their check. */
