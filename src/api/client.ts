@@ -24,6 +24,7 @@ import {
   truncate,
 } from "./_failure.ts";
 import { type Outgoing, send } from "./_transport.ts";
+import { readLimited, TooLarge } from "../body.ts";
 
 /** A call that `AsApi.check` accepted: its operation and its parsed parameters. */
 export interface CheckedCall {
@@ -84,33 +85,20 @@ export const DEFAULT_TIMEOUT_S = 4;
 /** The default largest response body the client reads. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 
-class TooLarge extends Error {}
-
-/** Reads a body as text, refusing to hold more than `max` bytes. */
-async function readText(response: Response, max: number): Promise<string> {
+/** Reads a body as text, refusing to hold more than `max` bytes, however it is chunked. */
+async function readText(response: Response, max: number, signal: AbortSignal): Promise<string> {
   if (!response.body) return "";
   const length = response.headers.get("content-length");
   const declared = length === null ? NaN : Number(length);
   if (declared > max) {
     await response.body.cancel();
-    throw new TooLarge();
+    throw new TooLarge(max);
   }
-  // A declared length within the limit is read in one go: much faster than chunk by chunk.
-  if (declared <= max) return await response.text();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for await (const chunk of response.body) {
-    size += chunk.length;
-    if (size > max) throw new TooLarge();
-    chunks.push(chunk);
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, at);
-    at += chunk.length;
-  }
-  return new TextDecoder().decode(all);
+  const bytes = await readLimited(response.body, max, {
+    signal,
+    expected: declared >= 0 ? declared : undefined,
+  });
+  return new TextDecoder().decode(bytes);
 }
 
 /**
@@ -297,7 +285,7 @@ export class AsApi {
     let body: string;
     try {
       response = await send(request, { verifyTls: this.#verifySslCert, signal });
-      body = await readText(response, this.#maxResponseBytes);
+      body = await readText(response, this.#maxResponseBytes, signal);
     } catch (error) {
       if (error instanceof TooLarge) {
         log(`${response!.status}, body over ${this.#maxResponseBytes} bytes`);
