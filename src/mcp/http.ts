@@ -1,16 +1,27 @@
 /**
  * MCP over Streamable HTTP at `/mcp`, with sessions, for many users at once. Each request's
  * `Authorization: Bearer <token>` is that caller's Account Server token and is what their tool
- * calls use, so two users on one server act as themselves. The `Host` header is checked against
- * DNS rebinding and the `Origin` header against an allow-list.
+ * calls use, so two users on one server act as themselves. Each request passes, in order: the
+ * path, `Host` (against DNS rebinding), `Origin`, the bearer token (verified against Keycloak
+ * where one is configured), the body (capped in bytes and in time before it is parsed), then its
+ * session, which only the caller who opened it may use.
  *
  * @module
  */
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import { isInitializeRequest } from "@modelcontextprotocol/sdk/types.js";
+import { InvalidToken } from "../auth/verify.ts";
+import { readLimited, TooLarge } from "../body.ts";
 import { logLine } from "../log.ts";
 import type { Activity } from "./activity.ts";
+import { type Session, Sessions } from "./_sessions.ts";
+
+/** Checks a caller's token; see `TokenVerifier` in src/auth/verify.ts. */
+export interface CallerVerifier {
+  /** Who the token speaks for; throws InvalidToken (401) or anything else (503). */
+  verify(token: string): Promise<{ id: string }>;
+}
 
 /** How the HTTP endpoint is served. */
 export interface HttpOptions {
@@ -28,6 +39,16 @@ export interface HttpOptions {
   activity: Activity;
   /** How long a shutdown waits for calls in flight before cancelling them (default 10 s). */
   graceMs?: number;
+  /** Verifies bearer tokens (Keycloak); without it a session belongs to the exact token. */
+  verifier?: CallerVerifier;
+  /** Largest request body, in bytes (default 4 MiB). */
+  maxBodyBytes?: number;
+  /** How long a request body may take to arrive (default 30 s). */
+  bodyTimeoutMs?: number;
+  /** Most sessions open at once (default 1000). */
+  maxSessions?: number;
+  /** A session unused this long is closed (default 30 min). */
+  sessionIdleMs?: number;
 }
 
 /** A running HTTP endpoint. */
@@ -40,18 +61,14 @@ export interface HttpEndpoint {
   shutdown(): Promise<void>;
 }
 
-interface Session {
-  transport: WebStandardStreamableHTTPServerTransport;
-  server: Server;
-  /** Who opened it: a JWT's subject, or the token itself, or "" for the server's credentials. */
-  owner: string;
-}
+/** The default largest request body: the SDK's own limit. */
+export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
 
-/** Whether `hostname` is a loopback address. */
+/** Whether `hostname` is written as a loopback address (see `resolvesToLoopback` for names). */
 export function isLoopback(hostname: string): boolean {
-  return LOOPBACK.has(hostname) || hostname.startsWith("127.");
+  return LOOPBACK.has(hostname) || /^127(\.\d{1,3}){3}$/.test(hostname);
 }
 
 function rpcError(status: number, code: number, message: string, headers = {}): Response {
@@ -66,33 +83,84 @@ function bearerOf(request: Request): string | undefined {
   return match?.[1];
 }
 
-/**
- * Who a token belongs to, for keeping a session to its opener: the `sub` of a JWT (not verified
- * here; the Account Server verifies every call), else the token itself, so a renewed JWT for the
- * same user may go on using the session.
- */
-function ownerOf(token: string | undefined): string {
-  if (token === undefined) return "";
-  const payload = token.split(".")[1];
-  if (payload) {
-    try {
-      const claims = JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/")));
-      if (typeof claims.sub === "string") return `sub:${claims.sub}`;
-    } catch {
-      // Not a JWT: the token itself is the owner.
-    }
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Who is calling: the owner key of their sessions and the token their calls use. */
+interface Caller {
+  owner: string;
+  authInfo?: { token: string; clientId: string; scopes: string[] };
+}
+
+function unauthorized(why: string, error?: string): Response {
+  const detail = error ? `, error="${error}", error_description="${why}"` : "";
+  return rpcError(401, -32001, `Unauthorized: ${why}`, {
+    "www-authenticate": `Bearer realm="squonk2-as-mcp"${detail}`,
+  });
+}
+
+/** The caller of `request`, or the response refusing it. */
+async function authenticate(request: Request, options: HttpOptions): Promise<Caller | Response> {
+  const token = bearerOf(request);
+  if (token === undefined) {
+    if (options.allowServerCredentials) return { owner: "" };
+    return unauthorized("send your Account Server access token as Authorization: Bearer <token>");
   }
-  return `token:${token}`;
+  const authInfo = { token, clientId: "account-server-user", scopes: [] };
+  if (!options.verifier) return { owner: `token:${await sha256(token)}`, authInfo };
+  try {
+    const caller = await options.verifier.verify(token);
+    return { owner: `caller:${caller.id}`, authInfo };
+  } catch (error) {
+    if (error instanceof InvalidToken) return unauthorized(error.message, "invalid_token");
+    logLine(`squonk2-as-mcp: cannot verify a token: ${(error as Error).message}`);
+    return rpcError(503, -32000, "Cannot verify tokens now: Keycloak is not answering", {
+      "retry-after": "5",
+    });
+  }
+}
+
+/** The JSON body of a POST, read within the byte and time limits, or the response refusing it. */
+async function readJson(request: Request, options: HttpOptions): Promise<unknown> {
+  const max = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const tooLarge = () => rpcError(413, -32000, `Payload too large: the limit is ${max} bytes`);
+  const declared = Number(request.headers.get("content-length") ?? NaN);
+  if (declared > max) return tooLarge();
+  if (!request.body) return rpcError(400, -32700, "Parse error: the body is empty");
+  const timeoutMs = options.bodyTimeoutMs ?? 30_000;
+  const signal = AbortSignal.timeout(timeoutMs);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readLimited(request.body, max, { signal, expected: declared || undefined });
+  } catch (error) {
+    if (error instanceof TooLarge) return tooLarge();
+    if (signal.aborted) {
+      return rpcError(408, -32000, `Request timeout: the body took over ${timeoutMs} ms`, {
+        connection: "close",
+      });
+    }
+    return rpcError(400, -32700, "Parse error: the body could not be read");
+  }
+  try {
+    return { json: JSON.parse(new TextDecoder().decode(bytes)) };
+  } catch {
+    return rpcError(400, -32700, "Parse error: the body is not JSON");
+  }
 }
 
 /** Serves MCP over Streamable HTTP until `shutdown()`. */
 export function serveHttp(options: HttpOptions): HttpEndpoint {
-  const sessions = new Map<string, Session>();
+  const sessions = new Sessions({
+    max: options.maxSessions ?? 1000,
+    idleMs: options.sessionIdleMs ?? 30 * 60_000,
+  });
   let closing = false;
   const allowedHosts = new Set<string>();
   const ownOrigins = new Set<string>();
 
-  async function handle(request: Request): Promise<Response> {
+  function gate(request: Request): Response | undefined {
     const url = new URL(request.url);
     if (url.pathname !== "/mcp") return rpcError(404, -32601, "Not found: the endpoint is /mcp");
     const host = request.headers.get("host") ?? "";
@@ -104,64 +172,66 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
       return rpcError(403, -32000, `Forbidden: Origin "${origin}" is not allowed`);
     }
     if (closing) return rpcError(503, -32000, "The server is shutting down");
-
-    const token = bearerOf(request);
-    if (token === undefined && !options.allowServerCredentials) {
-      return rpcError(
-        401,
-        -32001,
-        "Unauthorized: send your Account Server access token as Authorization: Bearer <token>",
-        { "www-authenticate": 'Bearer realm="squonk2-as-mcp"' },
-      );
-    }
-    const authInfo = token === undefined
-      ? undefined
-      : { token, clientId: "account-server-user", scopes: [] };
-    const sessionId = request.headers.get("mcp-session-id");
-    if (sessionId !== null) {
-      const session = sessions.get(sessionId);
-      if (!session) return rpcError(404, -32001, "Session not found: start a new session");
-      if (session.owner !== ownerOf(token)) {
-        return rpcError(403, -32000, "Forbidden: this session belongs to another caller");
-      }
-      return await session.transport.handleRequest(request, { authInfo });
-    }
-    if (request.method !== "POST") {
-      return rpcError(400, -32000, "Bad request: no session; send an initialize request first");
-    }
-    let body: unknown;
-    try {
-      body = await request.json();
-    } catch {
-      return rpcError(400, -32700, "Parse error: the body is not JSON");
-    }
-    if (!isInitializeRequest(body)) {
-      return rpcError(400, -32000, "Bad request: no session; send an initialize request first");
-    }
-    return await openSession(request, body, token, authInfo);
+    return undefined;
   }
 
-  async function openSession(
-    request: Request,
-    body: unknown,
-    token: string | undefined,
-    authInfo: { token: string; clientId: string; scopes: string[] } | undefined,
-  ): Promise<Response> {
+  async function handle(request: Request): Promise<Response> {
+    const refused = gate(request);
+    if (refused) return refused;
+    const caller = await authenticate(request, options);
+    if (caller instanceof Response) return caller;
+    let body: unknown;
+    if (request.method === "POST") {
+      const read = await readJson(request, options);
+      if (read instanceof Response) return read;
+      body = (read as { json: unknown }).json;
+    }
+    const sessionId = request.headers.get("mcp-session-id");
+    if (sessionId !== null) {
+      // Someone else's session and no session at all look the same: its id confirms nothing.
+      const session = sessions.get(sessionId, caller.owner);
+      if (!session) return rpcError(404, -32001, "Session not found: start a new session");
+      const response = await session.transport.handleRequest(request, {
+        parsedBody: body,
+        authInfo: caller.authInfo,
+      });
+      return sessions.track(session, response);
+    }
+    if (request.method !== "POST" || !isInitializeRequest(body)) {
+      return rpcError(400, -32000, "Bad request: no session; send an initialize request first");
+    }
+    if (!(await sessions.makeRoom())) {
+      return rpcError(503, -32000, "Too many sessions are in use: try again later", {
+        "retry-after": "10",
+      });
+    }
+    return await openSession(request, body, caller);
+  }
+
+  async function openSession(request: Request, body: unknown, caller: Caller): Promise<Response> {
     const server = options.makeServer();
+    const session: Session = {
+      transport: undefined as unknown as WebStandardStreamableHTTPServerTransport,
+      server,
+      owner: caller.owner,
+      lastActive: Date.now(),
+      busy: 0,
+    };
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: () => crypto.randomUUID(),
-      onsessioninitialized: (id: string) => {
-        sessions.set(id, { transport, server, owner: ownerOf(token) });
-      },
-      onsessionclosed: (id: string) => {
-        sessions.delete(id);
-      },
+      onsessioninitialized: (id: string) => sessions.add(id, session),
+      onsessionclosed: (id: string) => sessions.delete(id),
     });
+    session.transport = transport;
     transport.onclose = () => {
       if (transport.sessionId) sessions.delete(transport.sessionId);
     };
     await server.connect(transport);
-    return await transport.handleRequest(request, { parsedBody: body, authInfo });
+    const response = await transport.handleRequest(request, {
+      parsedBody: body,
+      authInfo: caller.authInfo,
+    });
+    return sessions.track(session, response);
   }
 
   const httpServer = Deno.serve({
@@ -196,10 +266,7 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
     async shutdown() {
       closing = true;
       await options.activity.drain(options.graceMs ?? 10_000);
-      for (const session of [...sessions.values()]) {
-        await session.server.close().catch(() => {});
-      }
-      sessions.clear();
+      await sessions.closeAll();
       await httpServer.shutdown();
     },
   };

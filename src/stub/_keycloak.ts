@@ -1,16 +1,19 @@
 /**
- * A Keycloak-compatible token endpoint for the stub: the password, client-credentials and
- * refresh-token grants, issuing short-lived HS256 JWTs that the stub Account Server accepts.
+ * A Keycloak-compatible realm server for the stub: per realm, the OpenID configuration, the JWKS
+ * and a token endpoint (password, client-credentials and refresh-token grants) issuing
+ * short-lived RS256 JWTs shaped like Keycloak's, which the stub Account Server accepts.
  *
  * @module
  */
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from "jose";
 
 /** A token request as the stub received it (never the password or secret). */
 export interface TokenRequest {
   grant_type: string;
   client_id: string;
   username?: string;
+  /** The realm asked. */
+  realm?: string;
   /** The status the stub answered. */
   status: number;
 }
@@ -18,6 +21,8 @@ export interface TokenRequest {
 /** The stub's users' passwords and its one confidential client. */
 export const KEYCLOAK_SEED = {
   realm: "squonk2",
+  /** A second realm with the same users and client: its tokens are foreign to `realm`. */
+  foreignRealm: "elsewhere",
   clientId: "account-server-api",
   clientSecret: "stub-client-secret-7d41",
   /** The user the client-credentials grant acts as. */
@@ -29,28 +34,50 @@ export const KEYCLOAK_SEED = {
   } as Record<string, string>,
 } as const;
 
-function base64url(data: Uint8Array | string): string {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(
-    /=+$/,
-    "",
-  );
+interface SigningKey {
+  kid: string;
+  privateKey: CryptoKey;
+  jwk: JWK;
 }
 
-function fromBase64url(text: string): string {
-  const base64 = text.replace(/-/g, "+").replace(/_/g, "/");
-  return new TextDecoder().decode(
-    Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)),
-  );
+interface Realm {
+  keys: SigningKey[];
 }
 
-/** The token endpoint and the verifier of the tokens it issues. */
+async function newKey(): Promise<SigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true });
+  const kid = crypto.randomUUID();
+  return {
+    kid,
+    privateKey,
+    jwk: { ...(await exportJWK(publicKey)), kid, alg: "RS256", use: "sig" },
+  };
+}
+
+/** What a test may change in a token it has the stub mint. */
+export interface MintOptions {
+  realm?: string;
+  /** Seconds from now; negative for an already expired token. */
+  lifetimeS?: number;
+  /** Claims that replace the usual ones (e.g. `azp`, `iss`, `typ`). */
+  claims?: JWTPayload;
+}
+
+const ROUTE =
+  /^\/realms\/([^/]+)\/(\.well-known\/openid-configuration|protocol\/openid-connect\/(token|certs))$/;
+
+/** The realms' endpoints and the verifier of the tokens they issue. */
 export class StubKeycloak {
   /** Every token request, oldest first. */
   readonly requests: TokenRequest[] = [];
-  /** While true, the endpoint answers 503 (a Keycloak outage). */
+  /** How many times each realm's JWKS was fetched. */
+  readonly jwksFetches = new Map<string, number>();
+  /** While true, every endpoint answers 503 (a Keycloak outage). */
   down = false;
-  #key = randomBytes(32);
+  /** The base URL the realms' issuers are under; set once the server listens. */
+  origin = "";
+  #realms = new Map<string, Promise<Realm>>();
+  #issued = new Map<string, { username: string; typ: string; exp: number; kid: string }>();
   #lifetimeS: number;
   #now: () => number;
 
@@ -60,24 +87,109 @@ export class StubKeycloak {
     this.#now = now;
   }
 
-  /** The path of the token endpoint for the stub's realm. */
-  get path(): string {
-    return `/realms/${KEYCLOAK_SEED.realm}/protocol/openid-connect/token`;
+  /** Whether `pathname` is one of the realms' endpoints. */
+  serves(pathname: string): boolean {
+    return ROUTE.test(pathname);
   }
 
-  /** Answers a token request. */
+  /** The issuer of `realm`'s tokens, as its OpenID configuration says. */
+  issuer(realm: string = KEYCLOAK_SEED.realm): string {
+    return `${this.origin}/realms/${realm}`;
+  }
+
+  /** Answers a request for one of the realms' endpoints. */
   async handle(request: Request): Promise<Response> {
-    const form = new URLSearchParams(await request.text());
-    const grant = form.get("grant_type") ?? "";
-    const clientId = form.get("client_id") ?? "";
-    const record: TokenRequest = { grant_type: grant, client_id: clientId, status: 0 };
+    const [, realm = "", what] = ROUTE.exec(new URL(request.url).pathname) ?? [];
+    if (this.down) {
+      const body = { error: "temporarily_unavailable", error_description: "Keycloak is down" };
+      if (what?.endsWith("token")) {
+        this.requests.push({ ...this.#record(new URLSearchParams(), realm), status: 503 });
+      }
+      return Response.json(body, { status: 503 });
+    }
+    if (!this.#isRealm(realm)) {
+      return Response.json({ error: "Realm does not exist" }, { status: 404 });
+    }
+    if (what === "protocol/openid-connect/certs" && request.method === "GET") {
+      this.jwksFetches.set(realm, (this.jwksFetches.get(realm) ?? 0) + 1);
+      return Response.json({ keys: (await this.#realm(realm)).keys.map((k) => k.jwk) });
+    }
+    if (what?.startsWith(".well-known") && request.method === "GET") {
+      const issuer = this.issuer(realm);
+      return Response.json({
+        issuer,
+        token_endpoint: `${issuer}/protocol/openid-connect/token`,
+        jwks_uri: `${issuer}/protocol/openid-connect/certs`,
+        id_token_signing_alg_values_supported: ["RS256"],
+        grant_types_supported: ["password", "client_credentials", "refresh_token"],
+      });
+    }
+    if (what === "protocol/openid-connect/token" && request.method === "POST") {
+      return await this.#token(realm, new URLSearchParams(await request.text()));
+    }
+    return Response.json({ error: "Method not allowed" }, { status: 405 });
+  }
+
+  /** A new signing key for `realm` (older keys stay published): tokens signed by it carry an unknown `kid`. */
+  async rotateKeys(realm: string = KEYCLOAK_SEED.realm): Promise<void> {
+    (await this.#realm(realm)).keys.unshift(await newKey());
+  }
+
+  /** Invalidates every token issued so far (all keys replaced). */
+  revokeAll(): void {
+    this.#realms.clear();
+    this.#issued.clear();
+  }
+
+  /** An access token for `username` signed by the realm's key, with claims a test chooses. */
+  async mint(username: string, options: MintOptions = {}): Promise<string> {
+    return await this.#sign(
+      options.realm ?? KEYCLOAK_SEED.realm,
+      username,
+      "Bearer",
+      options.lifetimeS ?? this.#lifetimeS,
+      options.claims,
+    );
+  }
+
+  /** The username of a valid, unexpired access token this stub issued, or undefined. */
+  userOf(token: string): string | undefined {
+    const issued = this.#issued.get(token);
+    if (!issued || issued.typ !== "Bearer" || !(issued.exp * 1000 > this.#now())) return undefined;
+    return issued.username;
+  }
+
+  #isRealm(realm: string): boolean {
+    return realm === KEYCLOAK_SEED.realm || realm === KEYCLOAK_SEED.foreignRealm;
+  }
+
+  #realm(name: string): Promise<Realm> {
+    let realm = this.#realms.get(name);
+    if (!realm) {
+      realm = newKey().then((key) => ({ keys: [key] }));
+      this.#realms.set(name, realm);
+    }
+    return realm;
+  }
+
+  #record(form: URLSearchParams, realm: string): TokenRequest {
+    return {
+      grant_type: form.get("grant_type") ?? "",
+      client_id: form.get("client_id") ?? "",
+      realm,
+      status: 0,
+    };
+  }
+
+  async #token(realm: string, form: URLSearchParams): Promise<Response> {
+    const record = this.#record(form, realm);
     this.requests.push(record);
     const fail = (status: number, error: string, description: string) => {
       record.status = status;
       return Response.json({ error, error_description: description }, { status });
     };
-    if (this.down) return fail(503, "temporarily_unavailable", "Keycloak is down");
-    if (clientId !== KEYCLOAK_SEED.clientId) {
+    const grant = record.grant_type;
+    if (record.client_id !== KEYCLOAK_SEED.clientId) {
       return fail(401, "invalid_client", "Invalid client credentials");
     }
     const secret = form.get("client_secret");
@@ -96,68 +208,58 @@ export class StubKeycloak {
       if (secret === null) return fail(401, "unauthorized_client", "Client secret required");
       username = KEYCLOAK_SEED.serviceAccount;
     } else if (grant === "refresh_token") {
-      const claims = this.#verify(form.get("refresh_token") ?? "", "Refresh");
-      if (!claims) return fail(400, "invalid_grant", "Token is not active");
-      username = claims.preferred_username;
+      const issued = this.#issued.get(form.get("refresh_token") ?? "");
+      if (!issued || issued.typ !== "Refresh" || !(issued.exp * 1000 > this.#now())) {
+        return fail(400, "invalid_grant", "Token is not active");
+      }
+      username = issued.username;
       record.username = username;
     } else {
       return fail(400, "unsupported_grant_type", `Unsupported grant_type "${grant}"`);
     }
     record.status = 200;
     return Response.json({
-      access_token: this.#sign(username, "Bearer", this.#lifetimeS),
+      access_token: await this.#sign(realm, username, "Bearer", this.#lifetimeS),
       expires_in: this.#lifetimeS,
-      refresh_token: this.#sign(username, "Refresh", this.#lifetimeS * 10),
+      refresh_token: await this.#sign(realm, username, "Refresh", this.#lifetimeS * 10),
       refresh_expires_in: this.#lifetimeS * 10,
       token_type: "Bearer",
       scope: "openid profile",
     });
   }
 
-  /** Invalidates every token issued so far (a new signing key). */
-  revokeAll(): void {
-    this.#key = randomBytes(32);
-  }
-
-  /** The username of a valid, unexpired access token this stub issued, or undefined. */
-  userOf(token: string): string | undefined {
-    return this.#verify(token, "Bearer")?.preferred_username;
-  }
-
-  #sign(username: string, typ: string, lifetimeS: number): string {
+  async #sign(
+    realm: string,
+    username: string,
+    typ: string,
+    lifetimeS: number,
+    claims: JWTPayload = {},
+  ): Promise<string> {
+    const key = (await this.#realm(realm)).keys[0]!;
     const now = Math.floor(this.#now() / 1000);
     // Round expiry up, so a token lives at least its stated lifetime.
     const exp = Math.ceil(this.#now() / 1000 + lifetimeS);
-    const header = base64url(JSON.stringify({ alg: "HS256", typ: "JWT" }));
-    const payload = base64url(JSON.stringify({
-      iss: `stub/realms/${KEYCLOAK_SEED.realm}`,
-      sub: username,
+    const payload: JWTPayload = {
+      iss: this.issuer(realm),
+      sub: `f:${realm}:${username}`,
+      aud: "account",
       preferred_username: username,
       azp: KEYCLOAK_SEED.clientId,
       typ,
       iat: now,
       exp,
       jti: crypto.randomUUID(),
-    }));
-    const signature = createHmac("sha256", this.#key).update(`${header}.${payload}`).digest();
-    return `${header}.${payload}.${base64url(new Uint8Array(signature))}`;
-  }
-
-  #verify(token: string, typ: string): { preferred_username: string } | undefined {
-    const [header, payload, signature] = token.split(".");
-    if (!header || !payload || !signature) return undefined;
-    const expected = base64url(
-      new Uint8Array(createHmac("sha256", this.#key).update(`${header}.${payload}`).digest()),
-    );
-    const a = new TextEncoder().encode(expected);
-    const b = new TextEncoder().encode(signature);
-    if (a.length !== b.length || !timingSafeEqual(a, b)) return undefined;
-    try {
-      const claims = JSON.parse(fromBase64url(payload));
-      if (claims.typ !== typ || !(claims.exp * 1000 > this.#now())) return undefined;
-      return typeof claims.preferred_username === "string" ? claims : undefined;
-    } catch {
-      return undefined;
-    }
+      ...claims,
+    };
+    const token = await new SignJWT(payload)
+      .setProtectedHeader({ alg: "RS256", typ: "JWT", kid: key.kid })
+      .sign(key.privateKey);
+    this.#issued.set(token, {
+      username,
+      typ: String(payload.typ),
+      exp: Number(payload.exp),
+      kid: key.kid,
+    });
+    return token;
   }
 }

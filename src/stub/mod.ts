@@ -19,11 +19,11 @@ import { type Operation, OPERATIONS } from "../api/operations.ts";
 type Row = (typeof OPERATIONS)[number];
 import { type Context, HANDLERS } from "./_routes.ts";
 import { HttpError, SEED_USERS, StubState, type User } from "./_state.ts";
-import { KEYCLOAK_SEED, StubKeycloak, type TokenRequest } from "./_keycloak.ts";
+import { KEYCLOAK_SEED, type MintOptions, StubKeycloak, type TokenRequest } from "./_keycloak.ts";
 import { StubEventStreams } from "./_events.ts";
 
 export { SEED_USERS, StubState } from "./_state.ts";
-export { KEYCLOAK_SEED, type TokenRequest } from "./_keycloak.ts";
+export { KEYCLOAK_SEED, type MintOptions, type TokenRequest } from "./_keycloak.ts";
 export {
   encode as encodeStubEvent,
   PROCESSING_CHARGE,
@@ -103,7 +103,15 @@ export interface StubServer {
     clientId: string;
     clientSecret: string;
     requests: TokenRequest[];
-    /** Makes the token endpoint answer 503 until set back to false. */
+    /** The issuer of the realm's tokens, as its OpenID configuration says. */
+    issuer: string;
+    /** How many times each realm's JWKS was fetched. */
+    jwksFetches: Map<string, number>;
+    /** A token for `username` signed by the realm's key, with claims a test chooses. */
+    mint(username: string, options?: MintOptions): Promise<string>;
+    /** Signs new tokens with a new key (older keys stay published). */
+    rotateKeys(): Promise<void>;
+    /** Makes every Keycloak endpoint answer 503 until set back to false. */
     setDown(down: boolean): void;
     /** Invalidates every token issued so far, as if they had all expired. */
     revokeAll(): void;
@@ -203,7 +211,7 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
 
   async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
-    if (url.pathname === keycloak.path && request.method === "POST") {
+    if (keycloak.serves(url.pathname)) {
       return await keycloak.handle(request);
     }
     if (StubEventStreams.matches(url.pathname)) {
@@ -280,6 +288,7 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
   const scheme = options.cert ? "https" : "http";
   const origin = `${scheme}://${hostForUrl(server.addr.hostname)}:${server.addr.port}`;
   state.setStreamOrigin(origin.replace(/^http/, "ws"));
+  keycloak.origin = origin;
 
   return Promise.resolve({
     url: `${origin}${basePath}`,
@@ -296,6 +305,10 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
       clientId: KEYCLOAK_SEED.clientId,
       clientSecret: KEYCLOAK_SEED.clientSecret,
       requests: keycloak.requests,
+      issuer: keycloak.issuer(),
+      jwksFetches: keycloak.jwksFetches,
+      mint: (username, options) => keycloak.mint(username, options),
+      rotateKeys: () => keycloak.rotateKeys(),
       setDown: (down) => keycloak.down = down,
       revokeAll: () => keycloak.revokeAll(),
     },

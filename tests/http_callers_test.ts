@@ -1,0 +1,236 @@
+/**
+ * Attacks on who may call, over real HTTP: forged, expired, foreign and misdirected tokens are
+ * refused before anything reaches the Account Server; a session and its delete confirmations
+ * belong only to the caller who opened it.
+ */
+import assert from "node:assert/strict";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { TokenVerifier } from "../src/auth/verify.ts";
+import type { HttpEndpoint, HttpOptions } from "../src/mcp/mod.ts";
+import { KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
+import { initializeRequest, seedIds, serveForStub } from "./_helpers.ts";
+
+interface Rig {
+  stub: StubServer;
+  endpoint: HttpEndpoint;
+}
+
+async function withRig(
+  fn: (rig: Rig) => Promise<void>,
+  options: { keycloak?: boolean; http?: Partial<HttpOptions> } = {},
+): Promise<void> {
+  const stub = await startStub();
+  const verifier = options.keycloak
+    ? new TokenVerifier({
+      url: stub.keycloak.url,
+      realm: stub.keycloak.realm,
+      clientId: stub.keycloak.clientId,
+      refetchAfterS: 0,
+    })
+    : undefined;
+  const endpoint = serveForStub(stub, { verifier, ...options.http });
+  try {
+    await fn({ stub, endpoint });
+  } finally {
+    await endpoint.shutdown();
+    await stub.shutdown();
+  }
+}
+
+/** A token from the stub Keycloak's password grant, in `realm`. */
+async function passwordToken(stub: StubServer, user: string, realm: string = KEYCLOAK_SEED.realm) {
+  const response = await fetch(
+    `${stub.keycloak.url}/realms/${realm}/protocol/openid-connect/token`,
+    {
+      method: "POST",
+      body: new URLSearchParams({
+        grant_type: "password",
+        client_id: KEYCLOAK_SEED.clientId,
+        username: user,
+        password: KEYCLOAK_SEED.passwords[user]!,
+      }),
+    },
+  );
+  const body = await response.json();
+  return { access: body.access_token as string, refresh: body.refresh_token as string };
+}
+
+function b64url(value: unknown): string {
+  return btoa(JSON.stringify(value)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** An unsigned JWT (`alg: none`) claiming to be `claims`. */
+function forged(claims: Record<string, unknown>): string {
+  return `${b64url({ alg: "none", typ: "JWT" })}.${b64url(claims)}.`;
+}
+
+const HEADERS = {
+  "content-type": "application/json",
+  accept: "application/json, text/event-stream",
+  "mcp-protocol-version": "2025-06-18",
+};
+
+function post(
+  endpoint: HttpEndpoint,
+  token: string,
+  body: unknown,
+  sessionId?: string,
+): Promise<Response> {
+  return fetch(endpoint.url, {
+    method: "POST",
+    headers: {
+      ...HEADERS,
+      authorization: `Bearer ${token}`,
+      ...(sessionId ? { "mcp-session-id": sessionId } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+}
+
+async function connect(
+  endpoint: HttpEndpoint,
+  token: string,
+  capabilities: Record<string, unknown> = {},
+): Promise<Client> {
+  const transport = new StreamableHTTPClientTransport(new URL(endpoint.url), {
+    requestInit: { headers: { authorization: `Bearer ${token}` } },
+  });
+  const client = new Client({ name: "attack-test", version: "1.0.0" }, { capabilities });
+  await client.connect(transport);
+  return client;
+}
+
+async function refusedWith401(response: Response, why: RegExp): Promise<void> {
+  assert.equal(response.status, 401);
+  const challenge = response.headers.get("www-authenticate") ?? "";
+  assert.match(challenge, /^Bearer realm="squonk2-as-mcp", error="invalid_token"/);
+  assert.match((await response.json()).error.message, why);
+}
+
+Deno.test("with Keycloak, an unsigned alg-none token claiming to be alice gets 401 and the AS hears nothing", () =>
+  withRig(async ({ stub, endpoint }) => {
+    const token = forged({
+      iss: stub.keycloak.issuer,
+      sub: "f:squonk2:alice",
+      azp: KEYCLOAK_SEED.clientId,
+      typ: "Bearer",
+      exp: Math.floor(Date.now() / 1000) + 300,
+    });
+    await refusedWith401(
+      await post(endpoint, token, initializeRequest()),
+      /signing algorithm is not accepted/,
+    );
+    assert.equal(endpoint.sessions, 0);
+    assert.deepEqual(stub.requests, []);
+  }, { keycloak: true }));
+
+Deno.test("with Keycloak, an expired token signed by the realm gets 401 saying it expired", () =>
+  withRig(async ({ stub, endpoint }) => {
+    const token = await stub.keycloak.mint("alice", { lifetimeS: -120 });
+    await refusedWith401(await post(endpoint, token, initializeRequest()), /token has expired/);
+    assert.deepEqual(stub.requests, []);
+  }, { keycloak: true }));
+
+Deno.test("with Keycloak, a token from another realm of the same Keycloak gets 401", () =>
+  withRig(async ({ stub, endpoint }) => {
+    const { access } = await passwordToken(stub, "alice", KEYCLOAK_SEED.foreignRealm);
+    assert.ok(access, "the foreign realm issued a token");
+    await refusedWith401(await post(endpoint, access, initializeRequest()), /not signed by a key/);
+    assert.deepEqual(stub.requests, []);
+  }, { keycloak: true }));
+
+Deno.test("with Keycloak, the realm's own key with another issuer, client or token type gets 401", () =>
+  withRig(async ({ stub, endpoint }) => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ iss: `${stub.keycloak.url}/realms/elsewhere` }, /"iss" claim/],
+      [{ azp: "some-other-client", aud: "account" }, /not issued for "account-server-api"/],
+      [{ typ: "Refresh" }, /"Refresh" token, not an access token/],
+    ];
+    for (const [claims, why] of cases) {
+      const token = await stub.keycloak.mint("alice", { claims });
+      await refusedWith401(await post(endpoint, token, initializeRequest()), why);
+    }
+    assert.deepEqual(stub.requests, []);
+  }, { keycloak: true }));
+
+Deno.test("with Keycloak, a real token works, and a token signed by a newly rotated key too", () =>
+  withRig(async ({ stub, endpoint }) => {
+    const alice = await connect(endpoint, (await passwordToken(stub, "alice")).access);
+    const result = await alice.callTool({ name: "get_account", arguments: {} }) as CallToolResult;
+    assert.deepEqual((result.structuredContent as { msg: { user: unknown } }).msg.user, {
+      id: "alice",
+    });
+    assert.equal(stub.keycloak.jwksFetches.get(KEYCLOAK_SEED.realm), 1);
+    await stub.keycloak.rotateKeys();
+    const bob = await connect(endpoint, (await passwordToken(stub, "bob")).access);
+    const bobs = await bob.callTool({ name: "get_account", arguments: {} }) as CallToolResult;
+    assert.deepEqual((bobs.structuredContent as { msg: { user: unknown } }).msg.user, {
+      id: "bob",
+    });
+    assert.equal(stub.keycloak.jwksFetches.get(KEYCLOAK_SEED.realm), 2, "unknown kid: refetched");
+    await alice.close();
+    await bob.close();
+  }, { keycloak: true }));
+
+Deno.test("with Keycloak down, a caller gets 503 and the AS hears nothing", () =>
+  withRig(async ({ stub, endpoint }) => {
+    const token = (await passwordToken(stub, "alice")).access;
+    stub.keycloak.setDown(true);
+    const response = await post(endpoint, token, initializeRequest());
+    assert.equal(response.status, 503);
+    assert.equal(response.headers.get("retry-after"), "5");
+    await response.body?.cancel();
+    assert.deepEqual(stub.requests, []);
+  }, { keycloak: true }));
+
+Deno.test("without Keycloak, a forged token with alice's sub cannot use alice's session", () =>
+  withRig(async ({ stub, endpoint }) => {
+    // Alice calls with a real Keycloak JWT; the server has no Keycloak to verify it.
+    const { access } = await passwordToken(stub, "alice");
+    const alice = await connect(endpoint, access);
+    await alice.ping();
+    const sessionId = (alice.transport as StreamableHTTPClientTransport).sessionId!;
+    const token = forged({ sub: "f:squonk2:alice", preferred_username: "alice" });
+    const response = await post(
+      endpoint,
+      token,
+      { jsonrpc: "2.0", id: 7, method: "tools/list" },
+      sessionId,
+    );
+    assert.equal(response.status, 404);
+    assert.match((await response.json()).error.message, /^Session not found/);
+    await alice.close();
+  }));
+
+Deno.test("a delete confirmation answered by someone other than the session's owner is ignored", () =>
+  withRig(async ({ stub, endpoint }) => {
+    const { access } = await passwordToken(stub, "alice");
+    const alice = await connect(endpoint, access, { elicitation: {} });
+    const asked = Promise.withResolvers<string | number>();
+    const aliceAnswers = Promise.withResolvers<{ action: "decline" }>();
+    alice.setRequestHandler(
+      ElicitRequestSchema,
+      (_request: unknown, extra: { requestId: string | number }) => {
+        asked.resolve(extra.requestId);
+        return aliceAnswers.promise;
+      },
+    );
+    const sessionId = (alice.transport as StreamableHTTPClientTransport).sessionId!;
+    const asset = seedIds(stub).aliceAsset;
+    const call = alice.callTool({ name: "delete_asset", arguments: { asset_id: asset } });
+    const id = await asked.promise;
+    const mallory = forged({ sub: "f:squonk2:alice" });
+    const accept = { jsonrpc: "2.0", id, result: { action: "accept", content: { confirm: true } } };
+    const response = await post(endpoint, mallory, accept, sessionId);
+    assert.equal(response.status, 404);
+    await response.body?.cancel();
+    aliceAnswers.resolve({ action: "decline" });
+    const result = await call as CallToolResult;
+    assert.equal(result.isError, true);
+    assert.match(JSON.stringify(result.content), /did not confirm; nothing was sent/);
+    assert.deepEqual(stub.requests.filter((r) => r.method === "DELETE"), []);
+    assert.ok(stub.state.assets.has(asset), "alice's asset is still there");
+    await alice.close();
+  }));
