@@ -234,3 +234,66 @@ Deno.test("a delete confirmation answered by someone other than the session's ow
     assert.ok(stub.state.assets.has(asset), "alice's asset is still there");
     await alice.close();
   }));
+
+/** Reads SSE events until a message that `match` accepts, or gives up after `ms`. */
+async function nextEvent(
+  events: ReadableStreamDefaultReader<string>,
+  match: (message: Record<string, unknown>) => boolean,
+  ms: number,
+): Promise<Record<string, unknown> | "nothing"> {
+  const timer = setTimeout(() => events.cancel().catch(() => {}), ms);
+  let text = "";
+  try {
+    while (true) {
+      const { done, value } = await events.read();
+      if (done) return "nothing";
+      text += value;
+      const lines = text.split("\n");
+      text = lines.pop()!;
+      for (const line of lines) {
+        if (!line.startsWith("data: ")) continue;
+        const message = JSON.parse(line.slice(6));
+        if (match(message)) return message;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("a client that declares elicitation but opens no GET stream is asked on the call's own stream at once", () =>
+  withRig(async ({ stub, endpoint }) => {
+    const token = stub.tokens.alice;
+    const init = initializeRequest();
+    (init.params as { capabilities: unknown }).capabilities = { elicitation: {} };
+    const opened = await post(endpoint, token, init);
+    const sessionId = opened.headers.get("mcp-session-id")!;
+    await opened.body?.cancel();
+    const initialized = { jsonrpc: "2.0", method: "notifications/initialized" };
+    await (await post(endpoint, token, initialized, sessionId)).body?.cancel();
+    const call = await post(endpoint, token, {
+      jsonrpc: "2.0",
+      id: 2,
+      method: "tools/call",
+      params: { name: "delete_asset", arguments: { asset_id: seedIds(stub).aliceAsset } },
+    }, sessionId);
+    // Before: the question went to a GET stream that was never opened, and the call waited 60 s.
+    const events = call.body!.pipeThrough(new TextDecoderStream()).getReader();
+    const asked = await nextEvent(events, (m) => m.method === "elicitation/create", 5_000);
+    assert.notEqual(asked, "nothing", "the confirmation question arrived on the call's stream");
+    assert.match(
+      String((asked as { params: { message: string } }).params.message),
+      /cannot be undone/,
+    );
+    const decline = {
+      jsonrpc: "2.0",
+      id: (asked as { id: number }).id,
+      result: { action: "decline" },
+    };
+    const answered = await post(endpoint, token, decline, sessionId);
+    assert.equal(answered.status, 202);
+    await answered.body?.cancel();
+    const result = await nextEvent(events, (m) => m.id === 2, 5_000);
+    assert.match(JSON.stringify(result), /did not confirm; nothing was sent/);
+    assert.deepEqual(stub.requests.filter((r) => r.method === "DELETE"), []);
+  }));

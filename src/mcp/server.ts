@@ -212,20 +212,29 @@ export function createServer(options: ServerOptions): Server {
       signal,
       callerToken: extra.authInfo?.token,
       confirm: (message, also) =>
-        confirm(server, message, also ? AbortSignal.any([signal, also]) : signal),
+        confirm(server, message, {
+          signal: also ? AbortSignal.any([signal, also]) : signal,
+          relatedRequestId: extra.requestId,
+        }),
     });
   });
   return server;
 }
 
-/** Asks the user to confirm, where the client can ask; true to go ahead. */
-async function confirm(server: Server, message: string, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return false;
+/**
+ * Asks the user to confirm, where the client can ask; true to go ahead. The question travels on
+ * the call's own response stream (`relatedRequestId`), which is open while the call is: over
+ * HTTP it reaches the caller at once even with no GET stream, and only the caller.
+ */
+async function confirm(
+  server: Server,
+  message: string,
+  options: { signal: AbortSignal; relatedRequestId: string | number },
+): Promise<boolean> {
+  if (options.signal.aborted) return false;
   if (!server.getClientCapabilities()?.elicitation) return true;
   try {
-    const answer = await server.elicitInput({ message, requestedSchema: CONFIRM_SCHEMA }, {
-      signal,
-    });
+    const answer = await server.elicitInput({ message, requestedSchema: CONFIRM_SCHEMA }, options);
     return answer.action === "accept" && answer.content?.confirm === true;
   } catch {
     return false;
