@@ -65,6 +65,8 @@ export async function readLimited(
 
 type Chunks = ReadableStreamDefaultReader<Uint8Array>;
 
+const MIN_VIEW = 16 * 1024;
+
 /** A buffer that doubles as bytes arrive, up to `max`. */
 class Growing {
   #max: number;
@@ -73,13 +75,13 @@ class Growing {
 
   constructor(max: number, expected = 0) {
     this.#max = max;
-    // One spare byte beyond `max` lets a byte-stream read see that there is more.
-    this.#buffer = new Uint8Array(Math.min(max + 1, Math.max(expected + 1, 16 * 1024)));
+    this.#buffer = new Uint8Array(Math.min(max, Math.max(expected, 0)) + MIN_VIEW);
   }
 
   /** Reads into the free space of the buffer; false at the end of the stream. */
   async readFrom(reader: ReadableStreamBYOBReader): Promise<boolean> {
-    if (this.#size === this.#buffer.length) this.#grow(this.#size + 1);
+    // Reads into very small views can stall in Deno: always offer a few KiB.
+    if (this.#buffer.length - this.#size < MIN_VIEW) this.#grow(this.#size + MIN_VIEW);
     const view = new Uint8Array(this.#buffer.buffer, this.#size, this.#buffer.length - this.#size);
     const { done, value } = await reader.read(view);
     if (value) {
@@ -103,8 +105,9 @@ class Growing {
   }
 
   #grow(atLeast: number): void {
+    // Room beyond `max` lets a read see that there is more.
     const grown = new Uint8Array(
-      Math.min(this.#max + 1, Math.max(this.#buffer.length * 2, atLeast)),
+      Math.min(this.#max + MIN_VIEW, Math.max(this.#buffer.length * 2, atLeast)),
     );
     grown.set(this.#buffer.subarray(0, this.#size));
     this.#buffer = grown;

@@ -230,6 +230,38 @@ export const SETTINGS = {
     default: "65536",
     help: "Tool results larger than this many bytes are cut, saying so",
   },
+  maxUploadBytes: {
+    flag: "max-upload-bytes",
+    env: "SQUONK2_MCP_MAX_UPLOAD_BYTES",
+    arg: "N",
+    parse: wholeNumber("a whole number of bytes", 1, Number.MAX_SAFE_INTEGER),
+    default: "1048576",
+    help: "Largest file content_file may upload, in bytes (like content_string's limit)",
+  },
+  maxBodyBytes: {
+    flag: "max-body-bytes",
+    env: "SQUONK2_MCP_MAX_BODY_BYTES",
+    arg: "N",
+    parse: wholeNumber("a whole number of bytes", 1024, Number.MAX_SAFE_INTEGER),
+    default: "4194304",
+    help: "HTTP: request bodies larger than this get 413, before they are read",
+  },
+  maxSessions: {
+    flag: "max-sessions",
+    env: "SQUONK2_MCP_MAX_SESSIONS",
+    arg: "N",
+    parse: wholeNumber("a whole number of sessions", 1, Number.MAX_SAFE_INTEGER),
+    default: "1000",
+    help: "HTTP: most sessions open at once (at the cap the least recently used idle one closes)",
+  },
+  sessionIdleS: {
+    flag: "session-idle-s",
+    env: "SQUONK2_MCP_SESSION_IDLE_S",
+    arg: "N",
+    parse: wholeNumber("a whole number of seconds", 1, Number.MAX_SAFE_INTEGER),
+    default: "1800",
+    help: "HTTP: a session unused for this many seconds is closed and its memory released",
+  },
   version: { flag: "version", short: "V", parse: on, help: "Print the version and exit" },
   help: { flag: "help", short: "h", parse: on, help: "Print this help and exit" },
 } as const satisfies Record<string, Setting>;
@@ -266,6 +298,13 @@ export interface Config {
   /** The real path of the upload folder. */
   fileRoot?: string;
   maxResultBytes: number;
+  maxUploadBytes: number;
+  /** HTTP: the largest request body, the session cap and how long an unused session lives. */
+  maxBodyBytes: number;
+  maxSessions: number;
+  sessionIdleS: number;
+  /** HTTP with Keycloak configured: callers' tokens are verified against this realm. */
+  verifyCallers?: { url: string; realm: string; clientId: string; verifyTls: boolean };
   help: boolean;
   version: boolean;
   /** Lines to print at start: settings that work but probably do not mean what they say. */
@@ -281,7 +320,7 @@ type Values = {
 export function loadConfig(args: string[], env: (name: string) => string | undefined): Config {
   const v = readSettings(SETTINGS, args, env) as Values;
   const tls = v.verifySslCert ?? { verify: true };
-  const credentials = loadCredentials(v, tls.verify);
+  const credentials = loadCredentials(v, tls.verify, v.transport === "http");
   const demo = v.demo === true || v.url === undefined;
   if (!v.demo && v.url === undefined && credentials.kind !== "none") {
     throw new ConfigError(
@@ -313,6 +352,18 @@ export function loadConfig(args: string[], env: (name: string) => string | undef
     readOnly: v.readOnly ?? false,
     fileRoot: v.fileRoot,
     maxResultBytes: v.maxResultBytes ?? 65536,
+    maxUploadBytes: v.maxUploadBytes ?? 1024 * 1024,
+    maxBodyBytes: v.maxBodyBytes ?? 4 * 1024 * 1024,
+    maxSessions: v.maxSessions ?? 1000,
+    sessionIdleS: v.sessionIdleS ?? 1800,
+    verifyCallers: transport === "http" && v.keycloakUrl && v.keycloakRealm && v.keycloakClientId
+      ? {
+        url: v.keycloakUrl,
+        realm: v.keycloakRealm,
+        clientId: v.keycloakClientId,
+        verifyTls: tls.verify,
+      }
+      : undefined,
     help: v.help ?? false,
     version: v.version ?? false,
     warnings: tls.warning ? [tls.warning] : [],
@@ -348,7 +399,7 @@ const KEYCLOAK_KEYS = [
 
 const envOf = (key: keyof typeof SETTINGS): string => (SETTINGS[key] as Setting).env!;
 
-function loadCredentials(v: Values, verifyTls: boolean): CredentialsConfig {
+function loadCredentials(v: Values, verifyTls: boolean, http: boolean): CredentialsConfig {
   const keycloakSet = KEYCLOAK_KEYS.filter((k) => v[k] !== undefined);
   if (v.token && keycloakSet.length) {
     throw new ConfigError(
@@ -372,6 +423,8 @@ function loadCredentials(v: Values, verifyTls: boolean): CredentialsConfig {
       "Set both SQUONK2_KEYCLOAK_USER and SQUONK2_KEYCLOAK_USER_PASSWORD, or neither",
     );
   }
+  // Over HTTP, Keycloak without a user or secret only verifies callers' tokens.
+  if (!v.keycloakUser && !v.keycloakClientSecret && http) return { kind: "none" };
   if (!v.keycloakUser && !v.keycloakClientSecret) {
     throw new ConfigError(
       "Without SQUONK2_KEYCLOAK_USER, the client-credentials grant needs " +

@@ -15,15 +15,41 @@ export function addSecret(value: string | undefined): void {
 }
 
 /**
- * Returns `text` with every registered secret, every bearer credential and anything shaped like
- * a JWT masked: callers' tokens on the HTTP transport are never registered one by one.
+ * Returns `text` with every registered secret and each of `also` (a caller's token), every
+ * bearer credential and anything shaped like a JWT masked.
  */
-export function redact(text: string): string {
-  let out = text
-    .replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]+/gi, `$1${MASK}`)
+export function redact(text: string, also: readonly (string | undefined)[] = []): string {
+  let out = text;
+  // Longest first, so a secret that contains another is masked whole.
+  for (const secret of [...also, ...secrets].sort((a, b) => (b?.length ?? 0) - (a?.length ?? 0))) {
+    if (secret && secret.length >= 4) out = out.replaceAll(secret, MASK);
+  }
+  return out
+    .replace(/(Bearer\s+)(?!\[redacted\])[\x21-\x7e]+/gi, `$1${MASK}`)
     .replace(/eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, MASK);
-  for (const secret of secrets) out = out.replaceAll(secret, MASK);
-  return out;
+}
+
+/** Whether `text` holds anything `redact` would mask. */
+export function holdsSecret(text: string, also: readonly (string | undefined)[] = []): boolean {
+  if (/Bearer\s|eyJ[A-Za-z0-9_-]+\./i.test(text)) return true;
+  for (const secret of [...also, ...secrets]) {
+    if (!secret || secret.length < 4) continue;
+    // As it is, and as it appears inside JSON text.
+    if (text.includes(secret) || text.includes(JSON.stringify(secret).slice(1, -1))) return true;
+  }
+  return false;
+}
+
+/** A copy of a JSON value with `redact` applied to every string (keys too). */
+export function redactValue<T>(value: T, also: readonly (string | undefined)[] = []): T {
+  if (typeof value === "string") return redact(value, also) as T;
+  if (Array.isArray(value)) return value.map((v) => redactValue(v, also)) as T;
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [redact(k, also), redactValue(v, also)]),
+    ) as T;
+  }
+  return value;
 }
 
 /** Writes one line to stderr, redacted. */

@@ -10,7 +10,13 @@ import { AsApi } from "./api/mod.ts";
 import { type Config, ConfigError, helpText, loadConfig, readPermittedEnv } from "./config.ts";
 import { logLine } from "./log.ts";
 import { Activity, createServer, type HttpEndpoint, serveHttp, StdioTransport } from "./mcp/mod.ts";
-import { KeycloakTokens, NoCredentials, StaticToken, type TokenSource } from "./auth/mod.ts";
+import {
+  KeycloakTokens,
+  NoCredentials,
+  StaticToken,
+  type TokenSource,
+  TokenVerifier,
+} from "./auth/mod.ts";
 import { startStub, type StubServer } from "./stub/mod.ts";
 import { demoTokensHelp, portInUse, stdioWelcome } from "./welcome.ts";
 
@@ -102,6 +108,8 @@ function serveOverHttp(
   activity: Activity,
   stub: StubServer | undefined,
 ): Stop | undefined {
+  // The demo's stub hands out its own tokens: callers are verified only against a real realm.
+  const verify = stub ? undefined : config.verifyCallers;
   let endpoint: HttpEndpoint;
   try {
     endpoint = serveHttp({
@@ -112,6 +120,10 @@ function serveOverHttp(
       allowServerCredentials: config.allowServerCredentials,
       makeServer,
       activity,
+      verifier: verify ? new TokenVerifier(verify) : undefined,
+      maxBodyBytes: config.maxBodyBytes,
+      maxSessions: config.maxSessions,
+      sessionIdleMs: config.sessionIdleS * 1000,
     });
   } catch (error) {
     const taken = portInUse(error, config.host, config.port);
@@ -120,6 +132,7 @@ function serveOverHttp(
     return undefined;
   }
   say(`${VERSION}: serving MCP at ${endpoint.url} (${offeredText(config)})`);
+  if (verify) say(`callers' tokens are verified against Keycloak realm "${verify.realm}"`);
   // The stub's tokens are published constants, not secrets; logLine would mask the admin's.
   if (stub) console.error(demoTokensHelp(endpoint.url, stub.tokens));
   return () => endpoint.shutdown();
@@ -177,6 +190,7 @@ async function main(): Promise<number> {
       tools: config.tools,
       fileRoot: config.fileRoot,
       maxResultBytes: config.maxResultBytes,
+      maxUploadBytes: config.maxUploadBytes,
       activity,
     });
   let stop: Stop = () => Promise.resolve();

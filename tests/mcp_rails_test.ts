@@ -71,7 +71,7 @@ Deno.test("content_file paths that lead out of the upload folder are refused, se
         ["link-out.txt", /outside the upload folder/],
         ["dir-out/secret.txt", /outside the upload folder/],
         ["missing.txt", /does not exist in the upload folder/],
-        ["sub", /is not a file/],
+        ["sub", /is not a regular file/],
       ];
       for (const [path, message] of cases) {
         const result = await call("alter_asset", { asset_id: asset, content_file: path });

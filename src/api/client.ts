@@ -128,20 +128,28 @@ export function readEnv(name: string): string | undefined {
  * without trailing slashes, or the reason it is refused.
  */
 export function checkApiUrl(url: string): { url: string } | { error: string } {
+  const shown = JSON.stringify(withoutSecrets(url));
   let parsed: URL;
   try {
     parsed = new URL(url);
   } catch {
-    return { error: `"${url}" is not a URL` };
+    return { error: `${shown} is not a URL` };
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    return { error: `"${url}" must start with http:// or https://` };
+    return { error: `${shown} must start with http:// or https://` };
   }
   if (parsed.username || parsed.password) {
-    return { error: "the URL must not contain a user name or password" };
+    return { error: `${shown} must not contain a user name or password` };
   }
-  if (parsed.search || parsed.hash) return { error: `"${url}" must not have a query or fragment` };
+  if (parsed.search || parsed.hash) {
+    return { error: `${shown} must not have a query or fragment (not shown here)` };
+  }
   return { url: parsed.href.replace(/\/+$/, "") };
+}
+
+/** A URL as it may be shown in an error: no user name, password, query or fragment. */
+function withoutSecrets(url: string): string {
+  return url.replace(/[?#][\s\S]*$/, "").replace(/^([^/]*\/\/)?[^/]*@/, "$1");
 }
 
 const TOKEN_PATTERN = /^[\x21-\x7e]{1,16384}$/;

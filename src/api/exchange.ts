@@ -13,6 +13,7 @@ import {
   statusLine,
 } from "./_failure.ts";
 import { type Outgoing, send } from "./_transport.ts";
+import { readLimited, TooLarge } from "../body.ts";
 
 export type { Outgoing };
 
@@ -26,6 +27,8 @@ export interface ExchangeOptions {
   timeoutS: number;
   /** Whether the signal's abort means time ran out (default: whenever it aborted). */
   timedOut?: () => boolean;
+  /** An answer longer than this many bytes is refused unread (default 1 MiB). */
+  maxBytes?: number;
 }
 
 /** An answer read whole, or why none came. */
@@ -45,7 +48,11 @@ export type Exchanged =
 export async function exchange(request: Outgoing, options: ExchangeOptions): Promise<Exchanged> {
   try {
     const response = await send(request, { verifyTls: options.verifyTls, signal: options.signal });
-    const body = await response.text();
+    const max = options.maxBytes ?? 1024 * 1024;
+    const bytes = response.body
+      ? await readLimited(response.body, max, { signal: options.signal })
+      : new Uint8Array();
+    const body = new TextDecoder().decode(bytes);
     const type = response.headers.get("content-type");
     return {
       ok: true,
@@ -55,6 +62,13 @@ export async function exchange(request: Outgoing, options: ExchangeOptions): Pro
       errorText: response.ok ? "" : serverErrorText(body, type),
     };
   } catch (error) {
+    if (error instanceof TooLarge) {
+      return {
+        ok: false,
+        error: `the answer is larger than ${error.max} bytes`,
+        reason: "network",
+      };
+    }
     const timedOut = options.timedOut?.() ?? options.signal.aborted;
     return {
       ok: false,

@@ -22,3 +22,10 @@ export {
   type TokenSource,
   type TokenWait,
 } from "./tokens.ts";
+export {
+  type Caller,
+  InvalidToken,
+  TokenVerifier,
+  type VerifierOptions,
+  VerifierUnavailable,
+} from "./verify.ts";

@@ -7,8 +7,7 @@
  * @module
  */
 import { createLocalJWKSet, errors, type JSONWebKeySet, jwtVerify } from "jose";
-import { isRecord, send } from "../api/mod.ts";
-import { readLimited } from "../body.ts";
+import { exchange } from "../api/mod.ts";
 
 /** Where the tokens come from and who they must be for. */
 export interface VerifierOptions {
@@ -145,30 +144,28 @@ export class TokenVerifier {
 
   async #document(url: string): Promise<Record<string, unknown>> {
     const timeoutS = this.#options.timeoutS ?? 10;
-    const signal = AbortSignal.timeout(timeoutS * 1000);
-    const request = { url, method: "GET", headers: { accept: "application/json" } };
-    let status: number;
-    let body: Uint8Array;
-    try {
-      const response = await send(request, { verifyTls: this.#options.verifyTls ?? true, signal });
-      status = response.status;
-      body = response.body
-        ? await readLimited(response.body, MAX_DOCUMENT_BYTES, { signal })
-        : new Uint8Array();
-    } catch (error) {
-      const why = signal.aborted ? `no answer within ${timeoutS} s` : (error as Error).message;
-      throw new VerifierUnavailable(`cannot reach Keycloak to verify tokens: ${why}`);
+    const answer = await exchange({ url, method: "GET", headers: { accept: "application/json" } }, {
+      verifyTls: this.#options.verifyTls ?? true,
+      signal: AbortSignal.timeout(timeoutS * 1000),
+      timeoutS,
+      maxBytes: MAX_DOCUMENT_BYTES,
+    });
+    const what = new URL(url).pathname;
+    if (!answer.ok) {
+      throw new VerifierUnavailable(`cannot reach Keycloak to verify tokens: ${answer.error}`);
     }
-    if (status !== 200) {
-      throw new VerifierUnavailable(`Keycloak answered ${status} for ${new URL(url).pathname}`);
+    if (answer.status !== 200) {
+      throw new VerifierUnavailable(`Keycloak answered ${answer.statusLine} for ${what}`);
     }
     try {
-      const parsed: unknown = JSON.parse(new TextDecoder().decode(body));
-      if (isRecord(parsed)) return parsed;
+      const parsed: unknown = JSON.parse(answer.body);
+      if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed)) {
+        return parsed as Record<string, unknown>;
+      }
     } catch {
       // Reported below.
     }
-    throw new VerifierUnavailable(`Keycloak's ${new URL(url).pathname} is not a JSON object`);
+    throw new VerifierUnavailable(`Keycloak's ${what} is not a JSON object`);
   }
 }
 

@@ -17,7 +17,7 @@ import {
   pathParams,
 } from "../api/mod.ts";
 import type { TokenSource } from "../auth/mod.ts";
-import { resolveUpload } from "./files.ts";
+import { readUpload, type UploadLimits } from "./files.ts";
 import { credentialsResult, toolResult } from "./result.ts";
 import { selectTools } from "./selection.ts";
 import { annotationsFor, type CallContext, type Tool } from "./tool.ts";
@@ -33,6 +33,8 @@ export interface OperationToolOptions {
   maxResultBytes?: number;
   /** The tools the server offers (default: all): hints name no other. */
   tools?: readonly string[];
+  /** Uploads larger than this many bytes are refused (default 1 MiB). */
+  maxUploadBytes?: number;
 }
 
 /** The name of the parameter every tool takes besides its own. */
@@ -126,9 +128,10 @@ async function runOperation(
     callerToken: context.callerToken !== undefined,
     renewable: options.tokens.renewable,
   };
-  const result = (rv: ApiRv) => toolResult(rv, hints);
   const budget = new Budget(context.timeoutS ?? DEFAULT_TIMEOUT_S);
   const token = await tokenFor(row, context, options.tokens, budget);
+  const secrets = [context.callerToken, "token" in token ? token.token : undefined];
+  const result = (rv: ApiRv) => toolResult(rv, { ...hints, secrets });
   if ("error" in token) return credentialsResult(row.name, token.error, hints);
   if (row.kind === "delete") {
     const message = `${describeTarget(row, call.params)}. This cannot be undone. Go ahead?`;
@@ -142,7 +145,7 @@ async function runOperation(
         token: withToken,
         timeoutS,
         signal: context.signal,
-        readFile: (path) => readUpload(options.fileRoot, path),
+        readFile: (path) => readUpload(options.fileRoot, path, uploadLimits(context, options)),
       })
     );
   let rv = await send(token.token);
@@ -159,12 +162,8 @@ async function runOperation(
   return result(rv);
 }
 
-/** Reads an upload from the operator's folder, refusing anything outside it. */
-async function readUpload(
-  root: string | undefined,
-  path: string,
-): Promise<Uint8Array<ArrayBuffer>> {
-  const upload = await resolveUpload(root, path);
-  if ("error" in upload) throw new Error(upload.error);
-  return await Deno.readFile(upload.path);
+/** An upload is held to the operator's size limit, the call's timeout_s and its cancellation. */
+function uploadLimits(context: CallContext, options: OperationToolOptions): UploadLimits {
+  const timeout = AbortSignal.timeout((context.timeoutS ?? DEFAULT_TIMEOUT_S) * 1000);
+  return { maxBytes: options.maxUploadBytes, signal: AbortSignal.any([context.signal, timeout]) };
 }

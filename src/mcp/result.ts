@@ -8,7 +8,7 @@
  */
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { ApiRv } from "../api/mod.ts";
-import { logLine, redact } from "../log.ts";
+import { holdsSecret, logLine, redact, redactValue } from "../log.ts";
 import { CredentialsError } from "../auth/mod.ts";
 import { credentialsHint, type HintContext, hintFor, operatorMustAct } from "./hints.ts";
 import { byteLength, DEFAULT_MAX_RESULT_BYTES, limitMsg } from "./limit.ts";
@@ -18,18 +18,22 @@ import { cleanValue, mayHideText } from "./sanitize.ts";
 export interface ResultOptions extends HintContext {
   /** Results larger than this many bytes of JSON are cut (default 64 KiB). */
   maxBytes?: number;
+  /** Tokens to mask wherever they appear (the caller's, the one the call used). */
+  secrets?: readonly (string | undefined)[];
 }
 
 /**
  * An ApiRv as a tool result: structured, repeated as JSON text, an error when it failed. What
- * came from the Account Server is cleaned of hidden characters; errors pass through redaction.
+ * came from the Account Server is cleaned of hidden characters, and every token in it (the
+ * operator's, those in `options.secrets`) is masked, whatever the Account Server echoed back.
  */
 export function toolResult(rv: ApiRv, options: ResultOptions = {}): CallToolResult {
   const hint = rv.success ? undefined : hintFor(rv, options);
+  const secrets = options.secrets ?? [];
   if (!rv.success && operatorMustAct(rv, options)) {
-    logFailure(rv.msg.error, hint);
+    logFailure(redact(String(rv.msg.error), secrets), hint);
   }
-  return build(rv, options.maxBytes ?? DEFAULT_MAX_RESULT_BYTES, hint);
+  return build(rv, options.maxBytes ?? DEFAULT_MAX_RESULT_BYTES, hint, secrets);
 }
 
 /** The result of a call `name` that failed because no token could be had; logged to stderr. */
@@ -50,12 +54,21 @@ function logFailure(error: unknown, hint: string | undefined): void {
   logLine(`squonk2-as-mcp: ${String(error)}${hint ? ` (${hint})` : ""}`);
 }
 
-function build(rv: ApiRv, maxBytes: number, hint: string | undefined): CallToolResult {
-  // Serialise once; clean and cut only when the text shows there is something to do.
+function build(
+  rv: ApiRv,
+  maxBytes: number,
+  hint: string | undefined,
+  secrets: readonly (string | undefined)[] = [],
+): CallToolResult {
+  // Serialise once; clean, mask and cut only when the text shows there is something to do.
   let msg = rv.msg;
   let json = JSON.stringify(msg);
   if (mayHideText(json)) {
     msg = cleanValue(msg);
+    json = JSON.stringify(msg);
+  }
+  if (holdsSecret(json, secrets)) {
+    msg = redactValue(msg, secrets);
     json = JSON.stringify(msg);
   }
   // Room for the hint added below: `,"hint":"…"`.
@@ -66,7 +79,7 @@ function build(rv: ApiRv, maxBytes: number, hint: string | undefined): CallToolR
     json = JSON.stringify(msg);
   }
   if (!rv.success) {
-    const error = typeof msg.error === "string" ? redact(msg.error) : msg.error;
+    const error = msg.error;
     msg = { ...msg, error, ...(hint && !("hint" in msg) ? { hint } : {}) };
     json = JSON.stringify(msg);
   }

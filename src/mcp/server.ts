@@ -43,6 +43,8 @@ export interface ServerOptions {
   activity?: Activity;
   /** Results larger than this many bytes of JSON are cut (default 64 KiB). */
   maxResultBytes?: number;
+  /** `content_file` uploads larger than this many bytes are refused (default 1 MiB). */
+  maxUploadBytes?: number;
 }
 
 export { MAX_TIMEOUT_S };

@@ -1,0 +1,226 @@
+/**
+ * Attacks on memory and time, over real HTTP: bodies past the cap (declared or not, with a
+ * session or without) get 413 before they are read; bodies that trickle in are cut off; sessions
+ * are capped, the least recently used idle one makes room, idle ones are closed.
+ */
+import assert from "node:assert/strict";
+import type { HttpEndpoint, HttpOptions } from "../src/mcp/mod.ts";
+import { startStub, type StubServer } from "../src/stub/mod.ts";
+import { initializeRequest, serveForStub } from "./_helpers.ts";
+
+const MiB = 1024 * 1024;
+
+async function withRig(
+  fn: (rig: { stub: StubServer; endpoint: HttpEndpoint; port: number }) => Promise<void>,
+  options: Partial<HttpOptions> = {},
+): Promise<void> {
+  const stub = await startStub();
+  const endpoint = serveForStub(stub, { graceMs: 100, ...options });
+  try {
+    await fn({ stub, endpoint, port: Number(new URL(endpoint.url).port) });
+  } finally {
+    await endpoint.shutdown();
+    await stub.shutdown();
+  }
+}
+
+/**
+ * Sends `head` over a raw connection, then `body` a piece at a time (`pauseMs` apart), and
+ * returns the status the server answered with, or "no answer" after `waitMs`.
+ */
+async function raw(
+  port: number,
+  head: string,
+  body: { pieces: number; piece: Uint8Array; pauseMs?: number },
+  waitMs = 5_000,
+): Promise<number | "no answer"> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const encoder = new TextEncoder();
+  let stop = false;
+  const sending = (async () => {
+    await conn.write(encoder.encode(head));
+    for (let i = 0; i < body.pieces && !stop; i++) {
+      await conn.write(body.piece);
+      if (body.pauseMs) await new Promise((r) => setTimeout(r, body.pauseMs));
+    }
+  })().catch(() => {});
+  const timer = setTimeout(() => conn.close(), waitMs);
+  let text = "";
+  try {
+    const buffer = new Uint8Array(4096);
+    while (!text.includes("\r\n")) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      text += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+  } catch {
+    // Closed by the timer: no answer.
+  } finally {
+    stop = true;
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+  await sending;
+  const status = /^HTTP\/1\.1 (\d{3})/.exec(text)?.[1];
+  return status ? Number(status) : "no answer";
+}
+
+function headers(port: number, extra: string): string {
+  return `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer mallory-token\r\n` +
+    "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n" +
+    `${extra}\r\n`;
+}
+
+/** A chunk of chunked transfer encoding holding `size` bytes. */
+function chunk(size: number): Uint8Array {
+  return new TextEncoder().encode(`${size.toString(16)}\r\n${" ".repeat(size)}\r\n`);
+}
+
+async function openSession(endpoint: HttpEndpoint, token: string): Promise<string> {
+  const response = await fetch(endpoint.url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      authorization: `Bearer ${token}`,
+    },
+    body: JSON.stringify(initializeRequest()),
+  });
+  assert.equal(response.status, 200);
+  await response.body?.cancel();
+  return response.headers.get("mcp-session-id")!;
+}
+
+function ping(endpoint: HttpEndpoint, token: string, sessionId: string): Promise<Response> {
+  return fetch(endpoint.url, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      authorization: `Bearer ${token}`,
+      "mcp-session-id": sessionId,
+      "mcp-protocol-version": "2025-06-18",
+    },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 5, method: "ping" }),
+  });
+}
+
+Deno.test("a body declaring 400 MB gets 413 at once, before it is sent, with no session", () =>
+  withRig(async ({ port, endpoint }) => {
+    // Before: the body was read whole first; the server waited for all 400 MB.
+    const status = await raw(port, headers(port, "Content-Length: 400000000\r\n"), {
+      pieces: 1,
+      piece: new TextEncoder().encode('{"jsonrpc":'),
+    });
+    assert.equal(status, 413);
+    assert.equal(endpoint.sessions, 0);
+  }));
+
+Deno.test("a chunked body with no Content-Length gets 413 once past the cap, with no session", () =>
+  withRig(async ({ port }) => {
+    const status = await raw(port, headers(port, "Transfer-Encoding: chunked\r\n"), {
+      pieces: 100,
+      piece: chunk(64 * 1024),
+    });
+    assert.equal(status, 413);
+  }, { maxBodyBytes: 1 * MiB }));
+
+Deno.test("inside a session too, a declared and an undeclared body past the cap get 413", () =>
+  withRig(async ({ port, stub, endpoint }) => {
+    const sessionId = await openSession(endpoint, stub.tokens.alice);
+    const session =
+      `Authorization: Bearer ${stub.tokens.alice}\r\nMcp-Session-Id: ${sessionId}\r\n` +
+      "Mcp-Protocol-Version: 2025-06-18\r\n";
+    const head = (extra: string) =>
+      headers(port, session + extra).replace(/Authorization: Bearer mallory-token\r\n/, "");
+    const piece = new TextEncoder().encode("{");
+    assert.equal(await raw(port, head("Content-Length: 400000000\r\n"), { pieces: 1, piece }), 413);
+    const chunked = await raw(port, head("Transfer-Encoding: chunked\r\n"), {
+      pieces: 100,
+      piece: chunk(64 * 1024),
+    });
+    assert.equal(chunked, 413);
+    assert.equal((await ping(endpoint, stub.tokens.alice, sessionId)).status, 200);
+  }, { maxBodyBytes: 1 * MiB }));
+
+Deno.test("a body that trickles in a byte at a time is cut off with 408", () =>
+  withRig(async ({ port }) => {
+    // Before: the server waited as long as the bytes kept coming.
+    const status = await raw(port, headers(port, "Content-Length: 1000\r\n"), {
+      pieces: 1000,
+      piece: new TextEncoder().encode(" "),
+      pauseMs: 50,
+    }, 5_000);
+    assert.equal(status, 408);
+  }, { bodyTimeoutMs: 300 }));
+
+Deno.test("at the session cap, the least recently used idle session is closed to make room", () =>
+  withRig(async ({ stub, endpoint }) => {
+    const first = await openSession(endpoint, stub.tokens.alice);
+    const second = await openSession(endpoint, stub.tokens.bob);
+    await (await ping(endpoint, stub.tokens.alice, first)).body?.cancel();
+    // Now bob's is the least recently used.
+    const third = await openSession(endpoint, stub.tokens.admin);
+    assert.equal(endpoint.sessions, 2);
+    assert.equal((await ping(endpoint, stub.tokens.bob, second)).status, 404);
+    for (const [token, id] of [[stub.tokens.alice, first], [stub.tokens.admin, third]]) {
+      const response = await ping(endpoint, token!, id!);
+      assert.equal(response.status, 200);
+      await response.body?.cancel();
+    }
+  }, { maxSessions: 2 }));
+
+Deno.test("at the session cap with every session busy, a new session gets 503 with Retry-After", () =>
+  withRig(async ({ stub, endpoint }) => {
+    const id = await openSession(endpoint, stub.tokens.alice);
+    stub.inject("get_account", { delayMs: 2_000 });
+    const busy = fetch(endpoint.url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        authorization: `Bearer ${stub.tokens.alice}`,
+        "mcp-session-id": id,
+        "mcp-protocol-version": "2025-06-18",
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 3,
+        method: "tools/call",
+        params: { name: "get_account", arguments: {} },
+      }),
+    });
+    while (stub.requests.length === 0) await new Promise((r) => setTimeout(r, 10));
+    const refused = await fetch(endpoint.url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        authorization: `Bearer ${stub.tokens.bob}`,
+      },
+      body: JSON.stringify(initializeRequest()),
+    });
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get("retry-after"), "10");
+    await refused.body?.cancel();
+    await (await busy).text();
+    assert.ok(await openSession(endpoint, stub.tokens.bob), "room again once the call ended");
+  }, { maxSessions: 1 }));
+
+Deno.test("a session unused past the idle limit is closed and its id no longer works", () =>
+  withRig(async ({ stub, endpoint }) => {
+    const id = await openSession(endpoint, stub.tokens.alice);
+    assert.equal(endpoint.sessions, 1);
+    const deadline = Date.now() + 5_000;
+    while (endpoint.sessions > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.equal(endpoint.sessions, 0);
+    const response = await ping(endpoint, stub.tokens.alice, id);
+    assert.equal(response.status, 404);
+    await response.body?.cancel();
+  }, { sessionIdleMs: 200 }));
