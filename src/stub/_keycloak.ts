@@ -54,6 +54,18 @@ async function newKey(): Promise<SigningKey> {
   };
 }
 
+/** Each realm's first key, made once per process: RSA key generation is slow. */
+const FIRST_KEYS = new Map<string, Promise<SigningKey>>();
+
+function firstKey(realm: string): Promise<SigningKey> {
+  let key = FIRST_KEYS.get(realm);
+  if (!key) {
+    key = newKey();
+    FIRST_KEYS.set(realm, key);
+  }
+  return key;
+}
+
 /** What a test may change in a token it has the stub mint. */
 export interface MintOptions {
   realm?: string;
@@ -135,9 +147,13 @@ export class StubKeycloak {
     (await this.#realm(realm)).keys.unshift(await newKey());
   }
 
-  /** Invalidates every token issued so far (all keys replaced). */
+  /** Makes the realms' keys ready, so the first token is issued without delay. */
+  async ready(): Promise<void> {
+    await this.#realm(KEYCLOAK_SEED.realm);
+  }
+
+  /** Invalidates every token issued so far, as if they had all expired. */
   revokeAll(): void {
-    this.#realms.clear();
     this.#issued.clear();
   }
 
@@ -166,7 +182,7 @@ export class StubKeycloak {
   #realm(name: string): Promise<Realm> {
     let realm = this.#realms.get(name);
     if (!realm) {
-      realm = newKey().then((key) => ({ keys: [key] }));
+      realm = firstKey(name).then((key) => ({ keys: [key] }));
       this.#realms.set(name, realm);
     }
     return realm;

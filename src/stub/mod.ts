@@ -200,7 +200,7 @@ async function readBody(request: Request): Promise<unknown> {
 }
 
 /** Starts a stub Account Server with the seed data. */
-export function startStub(options: StubOptions = {}): Promise<StubServer> {
+export async function startStub(options: StubOptions = {}): Promise<StubServer> {
   const state = new StubState(options.now);
   const basePath = options.basePath ?? "/account-server-api";
   const requests: RecordedRequest[] = [];
@@ -289,8 +289,9 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
   const origin = `${scheme}://${hostForUrl(server.addr.hostname)}:${server.addr.port}`;
   state.setStreamOrigin(origin.replace(/^http/, "ws"));
   keycloak.origin = origin;
+  await keycloak.ready();
 
-  return Promise.resolve({
+  return {
     url: `${origin}${basePath}`,
     origin,
     tokens: {
@@ -329,7 +330,7 @@ export function startStub(options: StubOptions = {}): Promise<StubServer> {
       stopping.abort();
       await server.finished;
     },
-  });
+  };
 }
 
 /** As strict as the real server: a multipart operation takes only a form, a JSON one JSON. */
