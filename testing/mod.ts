@@ -21,6 +21,7 @@ import {
   type HttpOptions,
   selectTools,
   serveHttp,
+  type ServerOptions,
   type ToolSelection,
 } from "../src/mcp/mod.ts";
 import { NoCredentials, StaticToken, type TokenSource } from "../src/auth/mod.ts";
@@ -46,20 +47,26 @@ export function initializeRequest(id = 1, name = "test"): Record<string, unknown
  */
 export function serveForStub(
   stub: StubServer,
-  options: Partial<HttpOptions> & { selection?: ToolSelection; serverToken?: string } = {},
+  options: Partial<HttpOptions> & {
+    selection?: ToolSelection;
+    serverToken?: string;
+    /** More options for each session's MCP server (an upload folder, limits). */
+    server?: Partial<ServerOptions>;
+  } = {},
 ): HttpEndpoint {
   const activity = new Activity();
   const api = new AsApi({ url: stub.url, env: () => undefined });
   const tokens = options.serverToken ? new StaticToken(options.serverToken) : new NoCredentials();
   const tools = selectTools(options.selection);
+  const { server, ...http } = options;
   return serveHttp({
     hostname: "127.0.0.1",
     port: 0,
     allowedOrigins: [],
     allowServerCredentials: false,
     activity,
-    makeServer: () => createServer({ api, tokens, version: "test", activity, tools }),
-    ...options,
+    makeServer: () => createServer({ api, tokens, version: "test", activity, tools, ...server }),
+    ...http,
   });
 }
 

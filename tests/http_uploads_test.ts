@@ -1,0 +1,144 @@
+/**
+ * Attacks through `content_file`, over real HTTP: a file past the size limit (sparse or not), a
+ * FIFO swapped in, a symbolic link swapped in between the check and the read. Nothing outside
+ * the folder, and nothing past the limit, reaches the Account Server, and no call hangs.
+ */
+import assert from "node:assert/strict";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { checkFileRoot, type ServerOptions } from "../src/mcp/mod.ts";
+import { startStub, type StubServer } from "../src/stub/mod.ts";
+import { seedIds, serveForStub } from "./_helpers.ts";
+
+const SECRET = "root:x:0:0:must-not-leave-this-machine";
+
+interface Rig {
+  stub: StubServer;
+  root: string;
+  call(args: Record<string, unknown>): Promise<CallToolResult>;
+}
+
+async function withRig(fn: (rig: Rig) => Promise<void>, server: Partial<ServerOptions> = {}) {
+  const base = await Deno.realPath(await Deno.makeTempDir());
+  const root = `${base}/uploads`;
+  await Deno.mkdir(root);
+  await Deno.writeTextFile(`${base}/passwd`, SECRET);
+  const stub = await startStub();
+  const endpoint = serveForStub(stub, { server: { fileRoot: checkFileRoot(root), ...server } });
+  const client = new Client({ name: "upload-test", version: "1.0.0" });
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(endpoint.url), {
+      requestInit: { headers: { authorization: `Bearer ${stub.tokens.alice}` } },
+    }),
+  );
+  try {
+    const asset = seedIds(stub).aliceAsset;
+    await fn({
+      stub,
+      root,
+      call: async (args) =>
+        await client.callTool({
+          name: "alter_asset",
+          arguments: { asset_id: asset, ...args },
+        }) as CallToolResult,
+    });
+  } finally {
+    await client.close();
+    await endpoint.shutdown();
+    await stub.shutdown();
+    await Deno.remove(base, { recursive: true });
+  }
+}
+
+function errorOf(result: CallToolResult): string {
+  return String((result.structuredContent as { msg: { error?: unknown } }).msg.error);
+}
+
+function sentContents(stub: StubServer): string[] {
+  return stub.requests.map((r) => JSON.stringify(r.body));
+}
+
+Deno.test("a file past SQUONK2_MCP_MAX_UPLOAD_BYTES is refused and nothing is sent", () =>
+  withRig(async ({ call, stub, root }) => {
+    await Deno.writeTextFile(`${root}/big.txt`, "é".repeat(600));
+    const result = await call({ content_file: "big.txt" });
+    assert.equal(
+      errorOf(result),
+      'Cannot alter_asset: content_file: "big.txt" is larger than 1000 bytes',
+    );
+    assert.deepEqual(stub.requests, []);
+    await Deno.writeTextFile(`${root}/small.txt`, "é".repeat(500));
+    assert.equal((await call({ content_file: "small.txt" })).isError, false);
+  }, { maxUploadBytes: 1000 }));
+
+Deno.test("a 64 MiB sparse file is refused at once by the default 1 MiB limit", () =>
+  withRig(async ({ call, stub, root }) => {
+    // Before: the whole file was read into memory and sent.
+    const file = await Deno.open(`${root}/sparse.bin`, { create: true, write: true });
+    await file.truncate(64 * 1024 * 1024);
+    file.close();
+    const result = await call({ content_file: "sparse.bin" });
+    assert.equal(
+      errorOf(result),
+      'Cannot alter_asset: content_file: "sparse.bin" is larger than 1048576 bytes',
+    );
+    assert.deepEqual(stub.requests, []);
+  }));
+
+/** Swaps `path` between a regular file and `swapIn` until `stop` is set. */
+async function keepSwapping(path: string, swapIn: () => Promise<void>, stop: { done: boolean }) {
+  while (!stop.done) {
+    await Deno.writeTextFile(`${path}.file`, "harmless");
+    await Deno.rename(`${path}.file`, path);
+    await swapIn();
+    await new Promise((r) => setTimeout(r, 0));
+  }
+}
+
+Deno.test("a symbolic link to /etc/passwd swapped in between check and read never leaves", () =>
+  withRig(async ({ call, stub, root }) => {
+    const path = `${root}/notes.txt`;
+    const stop = { done: false };
+    const swapping = keepSwapping(path, async () => {
+      await Deno.symlink(`${root}/../passwd`, `${path}.link`);
+      await Deno.rename(`${path}.link`, path);
+    }, stop);
+    try {
+      for (let i = 0; i < 300; i++) await call({ content_file: "notes.txt" });
+    } finally {
+      stop.done = true;
+      await swapping;
+    }
+    const leaked = sentContents(stub).filter((body) => body.includes("must-not-leave"));
+    assert.equal(leaked.length, 0, `${leaked.length} of 300 calls sent the outside file`);
+    assert.ok(stub.requests.length > 0, "calls that read the regular file went through");
+  }));
+
+Deno.test("a FIFO swapped in is refused at once instead of hanging the call", () =>
+  withRig(async ({ call, root }) => {
+    const path = `${root}/notes.txt`;
+    const fifo = `${root}/../fifo`;
+    const stop = { done: false };
+    const swapping = keepSwapping(path, async () => {
+      const made = await new Deno.Command("mkfifo", { args: [`${fifo}.new`] }).output();
+      assert.equal(made.code, 0);
+      await Deno.rename(`${fifo}.new`, path);
+    }, stop);
+    const answers: string[] = [];
+    try {
+      for (let i = 0; i < 200; i++) {
+        // Before: a read of a FIFO with no writer never returned, whatever timeout_s said.
+        const result = await Promise.race([
+          call({ content_file: "notes.txt", timeout_s: 2 }),
+          new Promise<"hung">((r) => setTimeout(() => r("hung"), 5_000)),
+        ]);
+        assert.notEqual(result, "hung", `call ${i} hung`);
+        answers.push(errorOf(result as CallToolResult));
+      }
+    } finally {
+      stop.done = true;
+      await swapping;
+    }
+    assert.ok(answers.some((a) => /is not a regular file/.test(a)), "FIFOs were seen, refused");
+  }));
