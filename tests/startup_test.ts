@@ -1,0 +1,84 @@
+/**
+ * Start-up checks, on the real entry point: a name that only looks like loopback is not, a port
+ * in use is one clear line and exit 2, and configuration errors never print a URL's query or
+ * credentials.
+ */
+import assert from "node:assert/strict";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+async function start(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "start", ...args],
+    cwd: ROOT,
+    // Only what deno itself needs, so the caller's SQUONK2_* variables do not leak in.
+    env: {
+      NO_COLOR: "1",
+      HOME: Deno.env.get("HOME") ?? "/",
+      PATH: Deno.env.get("PATH") ?? "",
+      ...env,
+    },
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+}
+
+Deno.test("--host 127.evil.example is not loopback: it needs --allowed-hosts, exit 2", async () => {
+  // Before: any name starting "127." passed as loopback, so DNS rebinding had no guard.
+  const { code, stderr } = await start(["--transport", "http", "--host", "127.evil.example"]);
+  assert.equal(code, 2);
+  assert.equal(
+    stderr.trim().split("\n").at(-1),
+    'squonk2-as-mcp: Listening on "127.evil.example" needs --allowed-hosts (or ' +
+      "SQUONK2_MCP_ALLOWED_HOSTS): the Host names clients use, so DNS rebinding cannot reach the " +
+      "server",
+  );
+});
+
+Deno.test("a port in use is one clear line and exit 2, not a stack trace", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = String(listener.addr.port);
+  const { code, stderr } = await start(["--transport", "http", "--port", port, "--demo"]);
+  assert.equal(code, 2);
+  const lines = stderr.trim().split("\n");
+  assert.equal(
+    lines.at(-1),
+    `squonk2-as-mcp: cannot listen on 127.0.0.1:${port}: the port is in use (choose another with --port)`,
+  );
+  assert.equal(stderr.includes("    at "), false, "no stack trace");
+});
+
+Deno.test("a URL with a query or credentials is refused without printing them", async () => {
+  const cases = [
+    "https://as.example/api?token=SECRET-QUERY",
+    "https://alice:SECRET-PASSWORD@as.example/api",
+    "ftp://alice:SECRET-PASSWORD@as.example/api?token=SECRET-QUERY",
+    "as.example/api?token=SECRET-QUERY#SECRET-FRAGMENT",
+  ];
+  for (const url of cases) {
+    for (
+      const [args, env] of [
+        [["--url", url], {}],
+        [[], { SQUONK2_ASAPI_URL: url }],
+        [[], {
+          SQUONK2_ASAPI_URL: "https://as.example/api",
+          SQUONK2_KEYCLOAK_URL: url,
+          SQUONK2_KEYCLOAK_REALM: "r",
+          SQUONK2_KEYCLOAK_AS_CLIENT_ID: "c",
+          SQUONK2_KEYCLOAK_AS_CLIENT_SECRET: "s3cr3t",
+        }],
+      ] as [string[], Record<string, string>][]
+    ) {
+      const { code, stderr } = await start(args, env);
+      assert.equal(code, 2, url);
+      assert.match(stderr, /Invalid (Account Server URL|SQUONK2_KEYCLOAK_URL)/, url);
+      assert.equal(/SECRET/.test(stderr), false, `${url} leaked: ${stderr}`);
+    }
+  }
+});
