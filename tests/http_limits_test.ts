@@ -158,6 +158,26 @@ Deno.test("a body that trickles in a byte at a time is cut off with 408", () =>
     assert.equal(status, 408);
   }, { bodyTimeoutMs: 300 }));
 
+Deno.test("headers that trickle in a line at a time are cut off with 408", () =>
+  withRig(async ({ port }) => {
+    // Before: Deno.serve waited for the headers as long as they kept coming.
+    const status = await raw(port, `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`, {
+      pieces: 1000,
+      piece: new TextEncoder().encode("X-Slow: y\r\n"),
+      pauseMs: 50,
+    }, 5_000);
+    assert.equal(status, 408);
+  }, { headerTimeoutMs: 300 }));
+
+Deno.test("a request head past 64 KiB gets 431", () =>
+  withRig(async ({ port }) => {
+    const status = await raw(port, `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`, {
+      pieces: 100,
+      piece: new TextEncoder().encode(`X-Big: ${"y".repeat(1000)}\r\n`),
+    });
+    assert.equal(status, 431);
+  }));
+
 Deno.test("at the session cap, the least recently used idle session is closed to make room", () =>
   withRig(async ({ stub, endpoint }) => {
     const first = await openSession(endpoint, stub.tokens.alice);

@@ -16,6 +16,7 @@ import { readLimited, TooLarge } from "../body.ts";
 import { logLine } from "../log.ts";
 import type { Activity } from "./activity.ts";
 import { type Session, Sessions } from "./_sessions.ts";
+import { type Front, serveFront } from "./_front.ts";
 
 /** Checks a caller's token; see `TokenVerifier` in src/auth/verify.ts. */
 export interface CallerVerifier {
@@ -45,6 +46,8 @@ export interface HttpOptions {
   maxBodyBytes?: number;
   /** How long a request body may take to arrive (default 30 s). */
   bodyTimeoutMs?: number;
+  /** How long a request's head (line and headers) may take to arrive (default 10 s). */
+  headerTimeoutMs?: number;
   /** Most sessions open at once (default 1000). */
   maxSessions?: number;
   /** A session unused this long is closed (default 30 min). */
@@ -234,16 +237,29 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
     return sessions.track(session, response);
   }
 
+  // The real server listens on an internal port; the front, where clients connect, times heads.
   const httpServer = Deno.serve({
-    hostname: options.hostname,
-    port: options.port,
+    hostname: "127.0.0.1",
+    port: 0,
     onListen: () => {},
     onError: (error) => {
       logLine(`squonk2-as-mcp: HTTP request failed: ${String(error)}`);
       return rpcError(500, -32603, "Internal error");
     },
   }, handle);
-  const port = httpServer.addr.port;
+  let front: Front;
+  try {
+    front = serveFront({
+      hostname: options.hostname,
+      port: options.port,
+      target: httpServer.addr.port,
+      headerTimeoutMs: options.headerTimeoutMs,
+    });
+  } catch (error) {
+    void httpServer.shutdown();
+    throw error;
+  }
+  const port = front.port;
   const bound = options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname;
   // A name given without a port is accepted with and without the port actually bound.
   for (const given of options.allowedHosts ?? ["127.0.0.1", "localhost", "[::1]"]) {
@@ -267,6 +283,7 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
       closing = true;
       await options.activity.drain(options.graceMs ?? 10_000);
       await sessions.closeAll();
+      front.close();
       await httpServer.shutdown();
     },
   };

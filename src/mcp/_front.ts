@@ -1,0 +1,156 @@
+/**
+ * A thin TCP front for the HTTP endpoint, because `Deno.serve` has no header timeout: a client
+ * could hold a connection open for ever by sending its headers a byte at a time. The front reads
+ * each connection's request head within a time and size limit, marks it `Connection: close` (so
+ * every request on the wire is a new connection whose head is timed again), and then relays the
+ * connection to the real server on an internal loopback port. Bodies are timed by the server.
+ *
+ * @module
+ */
+
+/** Where the front listens and where it relays to. */
+export interface FrontOptions {
+  hostname: string;
+  port: number;
+  /** The internal server's port on 127.0.0.1. */
+  target: number;
+  /** How long a request head may take to arrive (default 10 s). */
+  headerTimeoutMs?: number;
+  /** Largest request head, in bytes (default 64 KiB). */
+  maxHeaderBytes?: number;
+}
+
+/** A running front. */
+export interface Front {
+  /** The port it listens on. */
+  port: number;
+  /** Stops listening and cuts every relayed connection. */
+  close(): void;
+}
+
+const END_OF_HEAD = [13, 10, 13, 10];
+
+function headEnd(bytes: Uint8Array, from: number): number {
+  for (let i = Math.max(0, from - 3); i + 3 < bytes.length; i++) {
+    if (END_OF_HEAD.every((b, k) => bytes[i + k] === b)) return i + 4;
+  }
+  return -1;
+}
+
+/** The head with any Connection or Keep-Alive header replaced by `Connection: close`. */
+function closingHead(head: Uint8Array): Uint8Array {
+  const text = Array.from(head, (b) => String.fromCharCode(b)).join("");
+  const lines = text.slice(0, -4).split("\r\n").filter((line, i) =>
+    i === 0 || !/^(connection|keep-alive)\s*:/i.test(line)
+  );
+  const out = `${lines.join("\r\n")}\r\nConnection: close\r\n\r\n`;
+  return Uint8Array.from(out, (c) => c.charCodeAt(0));
+}
+
+function reply(conn: Deno.Conn, status: string): void {
+  const text = `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
+  conn.write(new TextEncoder().encode(text)).catch(() => {}).finally(() => close(conn));
+}
+
+function close(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/** Reads a request head within the limits: the head and what followed it, or undefined. */
+async function readHead(
+  conn: Deno.Conn,
+  timeoutMs: number,
+  maxBytes: number,
+): Promise<{ head: Uint8Array; rest: Uint8Array } | undefined> {
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    reply(conn, "408 Request Timeout");
+  }, timeoutMs);
+  let bytes = new Uint8Array(0);
+  const chunk = new Uint8Array(16 * 1024);
+  try {
+    while (true) {
+      const n = await conn.read(chunk);
+      if (n === null || timedOut) return undefined;
+      const from = bytes.length;
+      const grown = new Uint8Array(from + n);
+      grown.set(bytes);
+      grown.set(chunk.subarray(0, n), from);
+      bytes = grown;
+      const end = headEnd(bytes, from);
+      if (end >= 0) return { head: bytes.subarray(0, end), rest: bytes.subarray(end) };
+      if (bytes.length > maxBytes) {
+        reply(conn, "431 Request Header Fields Too Large");
+        return undefined;
+      }
+    }
+  } catch {
+    return undefined;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Listens on `options.hostname:port` and relays each timed request to the internal server. */
+export function serveFront(options: FrontOptions): Front {
+  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  const open = new Set<Deno.Conn>();
+
+  async function relay(conn: Deno.Conn): Promise<void> {
+    open.add(conn);
+    let upstream: Deno.Conn | undefined;
+    try {
+      const read = await readHead(
+        conn,
+        options.headerTimeoutMs ?? 10_000,
+        options.maxHeaderBytes ?? 64 * 1024,
+      );
+      if (!read) return;
+      upstream = await Deno.connect({ hostname: "127.0.0.1", port: options.target });
+      open.add(upstream);
+      await upstream.write(closingHead(read.head));
+      if (read.rest.length) await upstream.write(read.rest);
+      const target = upstream;
+      const up = conn.readable.pipeTo(target.writable, { preventClose: true })
+        .then(() => target.closeWrite()).catch(() => {});
+      await target.readable.pipeTo(conn.writable, { preventClose: true }).catch(() => {});
+      close(conn);
+      await up;
+    } catch {
+      // A connection that fails is closed below; the server is unaffected.
+    } finally {
+      close(conn);
+      open.delete(conn);
+      if (upstream) {
+        close(upstream);
+        open.delete(upstream);
+      }
+    }
+  }
+
+  (async () => {
+    try {
+      for await (const conn of listener) void relay(conn);
+    } catch {
+      // The listener was closed.
+    }
+  })();
+
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    close() {
+      try {
+        listener.close();
+      } catch {
+        // Already closed.
+      }
+      for (const conn of open) close(conn);
+      open.clear();
+    },
+  };
+}
