@@ -24,6 +24,11 @@ async function withRig(
   }
 }
 
+/** Writes all of `bytes` (a single write may take only part). */
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+}
+
 /**
  * Sends `head` over a raw connection, then `body` a piece at a time (`pauseMs` apart), and
  * returns the status the server answered with, or "no answer" after `waitMs`.
@@ -38,9 +43,9 @@ async function raw(
   const encoder = new TextEncoder();
   let stop = false;
   const sending = (async () => {
-    await conn.write(encoder.encode(head));
+    await writeAll(conn, encoder.encode(head));
     for (let i = 0; i < body.pieces && !stop; i++) {
-      await conn.write(body.piece);
+      await writeAll(conn, body.piece);
       if (body.pauseMs) await new Promise((r) => setTimeout(r, body.pauseMs));
     }
   })().catch(() => {});
@@ -193,6 +198,27 @@ Deno.test("at the session cap, the least recently used idle session is closed to
       await response.body?.cancel();
     }
   }, { maxSessions: 2 }));
+
+Deno.test("sessions opened all at once never pass the cap", () =>
+  withRig(async ({ stub, endpoint }) => {
+    const statuses = await Promise.all(Array.from({ length: 100 }, async (_, i) => {
+      const response = await fetch(endpoint.url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          accept: "application/json, text/event-stream",
+          authorization: `Bearer ${stub.tokens.alice}-${i}`,
+        },
+        body: JSON.stringify(initializeRequest()),
+      });
+      await response.body?.cancel();
+      return response.status;
+    }));
+    // Each opening either made room (200) or found every session busy answering (503).
+    assert.deepEqual([...new Set(statuses)].filter((s) => s !== 200 && s !== 503), []);
+    assert.ok(statuses.filter((s) => s === 200).length >= 5);
+    assert.equal(endpoint.sessions, 5);
+  }, { maxSessions: 5 }));
 
 Deno.test("at the session cap with every session busy, a new session gets 503 with Retry-After", () =>
   withRig(async ({ stub, endpoint }) => {

@@ -47,9 +47,14 @@ function closingHead(head: Uint8Array): Uint8Array {
   return Uint8Array.from(out, (c) => c.charCodeAt(0));
 }
 
+/** Writes all of `bytes` (a single write may take only part). */
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+}
+
 function reply(conn: Deno.Conn, status: string): void {
   const text = `HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
-  conn.write(new TextEncoder().encode(text)).catch(() => {}).finally(() => close(conn));
+  writeAll(conn, new TextEncoder().encode(text)).catch(() => {}).finally(() => close(conn));
 }
 
 function close(conn: Deno.Conn): void {
@@ -113,8 +118,8 @@ export function serveFront(options: FrontOptions): Front {
       if (!read) return;
       upstream = await Deno.connect({ hostname: "127.0.0.1", port: options.target });
       open.add(upstream);
-      await upstream.write(closingHead(read.head));
-      if (read.rest.length) await upstream.write(read.rest);
+      await writeAll(upstream, closingHead(read.head));
+      await writeAll(upstream, read.rest);
       const target = upstream;
       const up = conn.readable.pipeTo(target.writable, { preventClose: true })
         .then(() => target.closeWrite()).catch(() => {});

@@ -33,6 +33,8 @@ export interface SessionLimits {
 /** The open sessions, by id. */
 export class Sessions {
   #open = new Map<string, Session>();
+  /** Places promised to sessions being opened, so concurrent openings cannot pass the cap. */
+  #reserved = 0;
   #limits: SessionLimits;
   #now: () => number;
   #sweeper: ReturnType<typeof setInterval>;
@@ -68,21 +70,31 @@ export class Sessions {
   }
 
   /**
-   * Whether a new session may open: true below the cap, or once the least recently used idle
-   * session has been closed to make room; false when every session is busy.
+   * A place for a new session: below the cap, or once the least recently used idle session has
+   * been closed to make room; undefined when every session is busy. Call the returned function
+   * once the opening has finished (the session is then counted as open, or was never made).
    */
-  async makeRoom(): Promise<boolean> {
+  async reserve(): Promise<(() => void) | undefined> {
     this.closeIdle();
-    if (this.#open.size < this.#limits.max) return true;
-    let oldest: [string, Session] | undefined;
-    for (const entry of this.#open) {
-      if (entry[1].busy === 0 && (!oldest || entry[1].lastActive < oldest[1].lastActive)) {
-        oldest = entry;
+    if (this.#open.size + this.#reserved >= this.#limits.max) {
+      let oldest: [string, Session] | undefined;
+      for (const entry of this.#open) {
+        if (entry[1].busy === 0 && (!oldest || entry[1].lastActive < oldest[1].lastActive)) {
+          oldest = entry;
+        }
       }
+      if (!oldest) return undefined;
+      this.#open.delete(oldest[0]);
+      this.#reserved++;
+      await oldest[1].server.close().catch(() => {});
+    } else {
+      this.#reserved++;
     }
-    if (!oldest) return false;
-    await this.#close(...oldest);
-    return true;
+    let released = false;
+    return () => {
+      if (!released) this.#reserved--;
+      released = true;
+    };
   }
 
   /** Marks a request into `session`; the returned response is tracked until it ends. */

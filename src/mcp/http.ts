@@ -203,12 +203,17 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
     if (request.method !== "POST" || !isInitializeRequest(body)) {
       return rpcError(400, -32000, "Bad request: no session; send an initialize request first");
     }
-    if (!(await sessions.makeRoom())) {
+    const release = await sessions.reserve();
+    if (!release) {
       return rpcError(503, -32000, "Too many sessions are in use: try again later", {
         "retry-after": "10",
       });
     }
-    return await openSession(request, body, caller);
+    try {
+      return await openSession(request, body, caller);
+    } finally {
+      release();
+    }
   }
 
   async function openSession(request: Request, body: unknown, caller: Caller): Promise<Response> {
