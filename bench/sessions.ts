@@ -24,7 +24,9 @@ export interface SessionsResult {
   heapAtCapMb: number;
   heapPastCapMb: number;
   heapAfterMb: number;
+  rssBeforeMb: number;
   rssAtCapMb: number;
+  rssAfterMb: number;
   kbPerSession: number;
   expirySeconds: number;
 }
@@ -60,6 +62,7 @@ export async function runSessions(max = 1000, idleS = 5): Promise<SessionsResult
     }
   };
   const heapBefore = heapMb();
+  const rssBefore = Deno.memoryUsage().rss / 1024 / 1024;
   await openMany(0, max);
   const atCap = endpoint.sessions;
   const heapAtCap = heapMb();
@@ -74,6 +77,7 @@ export async function runSessions(max = 1000, idleS = 5): Promise<SessionsResult
   const expirySeconds = (performance.now() - waitStart) / 1000;
   const afterExpiry = endpoint.sessions;
   const heapAfter = heapMb();
+  const rssAfter = Deno.memoryUsage().rss / 1024 / 1024;
   await endpoint.shutdown();
   await stub.shutdown();
   return {
@@ -88,7 +92,9 @@ export async function runSessions(max = 1000, idleS = 5): Promise<SessionsResult
     heapAtCapMb: heapAtCap,
     heapPastCapMb: heapPastCap,
     heapAfterMb: heapAfter,
+    rssBeforeMb: rssBefore,
     rssAtCapMb: rssAtCap,
+    rssAfterMb: rssAfter,
     kbPerSession: (heapAtCap - heapBefore) * 1024 / atCap,
     expirySeconds,
   };
@@ -106,12 +112,13 @@ if (import.meta.main) {
         f(r.expirySeconds)
       } s after the last one opened)`,
       "",
-      "| heap before MB | heap at cap MB | heap past cap MB | heap after expiry MB | RSS at cap MB | heap per idle session KB |",
-      "| --- | --- | --- | --- | --- | --- |",
-      `| ${f(r.heapBeforeMb)} | ${f(r.heapAtCapMb)} | ${f(r.heapPastCapMb)} | ${
-        f(r.heapAfterMb)
-      } | ` +
-      `${f(r.rssAtCapMb, 0)} | ${f(r.kbPerSession)} |`,
+      "| | before | at the cap | past the cap | after expiry |",
+      "| --- | --- | --- | --- | --- |",
+      `| heap MB | ${f(r.heapBeforeMb)} | ${f(r.heapAtCapMb)} | ${f(r.heapPastCapMb)} | ` +
+      `${f(r.heapAfterMb)} |`,
+      `| RSS MB | ${f(r.rssBeforeMb, 0)} | ${f(r.rssAtCapMb, 0)} | | ${f(r.rssAfterMb, 0)} |`,
+      "",
+      `Heap per idle session: ${f(r.kbPerSession)} KB.`,
     ].join("\n"),
   );
 }

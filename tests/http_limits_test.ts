@@ -152,6 +152,22 @@ Deno.test("inside a session too, a declared and an undeclared body past the cap 
     assert.equal((await ping(endpoint, stub.tokens.alice, sessionId)).status, 200);
   }, { maxBodyBytes: 1 * MiB }));
 
+Deno.test("bodies of unknown length beyond the shared budget get 503 at once, not memory", () =>
+  withRig(async ({ port }) => {
+    // Each chunked body may grow to the cap, so two of them hold the whole 2 MiB budget.
+    const stalled = (pieces: number) =>
+      raw(port, headers(port, "Transfer-Encoding: chunked\r\n"), {
+        pieces,
+        piece: chunk(1024),
+        pauseMs: 100,
+      }, 1_500);
+    const first = stalled(100);
+    const second = stalled(100);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await stalled(1), 503);
+    assert.deepEqual([await first, await second], [408, 408]);
+  }, { maxBodyBytes: 1 * MiB, bodyBudgetBytes: 2 * MiB, bodyTimeoutMs: 1_000 }));
+
 Deno.test("a body that trickles in a byte at a time is cut off with 408", () =>
   withRig(async ({ port }) => {
     // Before: the server waited as long as the bytes kept coming.

@@ -46,6 +46,8 @@ export interface HttpOptions {
   maxBodyBytes?: number;
   /** How long a request body may take to arrive (default 30 s). */
   bodyTimeoutMs?: number;
+  /** Bytes all bodies being read at once may hold together (default 16 × `maxBodyBytes`). */
+  bodyBudgetBytes?: number;
   /** How long a request's head (line and headers) may take to arrive (default 10 s). */
   headerTimeoutMs?: number;
   /** Most sessions open at once (default 1000). */
@@ -125,20 +127,69 @@ async function authenticate(request: Request, options: HttpOptions): Promise<Cal
   }
 }
 
-/** The JSON body of a POST, read within the byte and time limits, or the response refusing it. */
-async function readJson(request: Request, options: HttpOptions): Promise<unknown> {
+/** The bytes all request bodies being read may hold together: many capped bodies are not. */
+class BodyBudget {
+  #left: number;
+  /** A budget of `bytes`. */
+  constructor(bytes: number) {
+    this.#left = bytes;
+  }
+  /** Takes `bytes` if they are left. */
+  take(bytes: number): boolean {
+    if (bytes > this.#left) return false;
+    this.#left -= bytes;
+    return true;
+  }
+  /** Gives `bytes` back. */
+  give(bytes: number): void {
+    this.#left += bytes;
+  }
+}
+
+/**
+ * The JSON body of a POST, read within the byte and time limits, or the response refusing it. A
+ * body holds its declared length (or the whole cap, when undeclared) of the shared budget while
+ * it is read.
+ */
+async function readJson(
+  request: Request,
+  options: HttpOptions,
+  budget: BodyBudget,
+): Promise<{ json: unknown } | Response> {
   const max = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const tooLarge = () => rpcError(413, -32000, `Payload too large: the limit is ${max} bytes`);
   const declared = Number(request.headers.get("content-length") ?? NaN);
-  if (declared > max) return tooLarge();
+  if (declared > max) {
+    return rpcError(413, -32000, `Payload too large: the limit is ${max} bytes`);
+  }
   if (!request.body) return rpcError(400, -32700, "Parse error: the body is empty");
-  const timeoutMs = options.bodyTimeoutMs ?? 30_000;
+  const share = declared >= 0 ? declared : max;
+  if (!budget.take(share)) {
+    return rpcError(503, -32000, "Too many large requests at once: try again shortly", {
+      "retry-after": "1",
+      connection: "close",
+    });
+  }
+  try {
+    return await readBody(request.body, max, options.bodyTimeoutMs ?? 30_000, declared);
+  } finally {
+    budget.give(share);
+  }
+}
+
+async function readBody(
+  body: ReadableStream<Uint8Array>,
+  max: number,
+  timeoutMs: number,
+  declared: number,
+): Promise<{ json: unknown } | Response> {
   const signal = AbortSignal.timeout(timeoutMs);
   let bytes: Uint8Array;
   try {
-    bytes = await readLimited(request.body, max, { signal, expected: declared || undefined });
+    bytes = await readLimited(body, max, { signal, expected: declared || undefined });
   } catch (error) {
-    if (error instanceof TooLarge) return tooLarge();
+    if (error instanceof TooLarge) {
+      return rpcError(413, -32000, `Payload too large: the limit is ${max} bytes`);
+    }
     if (signal.aborted) {
       return rpcError(408, -32000, `Request timeout: the body took over ${timeoutMs} ms`, {
         connection: "close",
@@ -162,6 +213,9 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
   let closing = false;
   const allowedHosts = new Set<string>();
   const ownOrigins = new Set<string>();
+  const budget = new BodyBudget(
+    options.bodyBudgetBytes ?? 16 * (options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES),
+  );
 
   function gate(request: Request): Response | undefined {
     const url = new URL(request.url);
@@ -185,9 +239,9 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
     if (caller instanceof Response) return caller;
     let body: unknown;
     if (request.method === "POST") {
-      const read = await readJson(request, options);
+      const read = await readJson(request, options, budget);
       if (read instanceof Response) return read;
-      body = (read as { json: unknown }).json;
+      body = read.json;
     }
     const sessionId = request.headers.get("mcp-session-id");
     if (sessionId !== null) {
