@@ -198,7 +198,8 @@ async function main(): Promise<number> {
   const serving = config.transport === "http"
     ? serveOverHttp(config, makeServer, activity, backend.stub)
     : await serveOverStdio(config, makeServer(), activity, exit);
-  if (!serving) return 1;
+  // A port in use is a start-up mistake, like a configuration error.
+  if (!serving) return 2;
   stop = serving;
   Deno.addSignalListener("SIGINT", exit);
   Deno.addSignalListener("SIGTERM", exit);

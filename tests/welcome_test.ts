@@ -40,10 +40,10 @@ Deno.test("deno task stub on a port in use says so in one line and exits 1", () 
     );
   }));
 
-Deno.test("the HTTP server on a port in use says so in one line and exits 1", () =>
+Deno.test("the HTTP server on a port in use says so in one line and exits 2", () =>
   withTakenPort(async (port) => {
     const { code, stderr } = await task("demo", "--transport", "http", "--port", String(port));
-    assert.equal(code, 1);
+    assert.equal(code, 2, "a start-up mistake, like a configuration error");
     const lines = stderr.trim().split("\n");
     assert.equal(
       lines.at(-1),
