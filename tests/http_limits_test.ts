@@ -190,6 +190,21 @@ Deno.test("headers that trickle in a line at a time are cut off with 408", () =>
     assert.equal(status, 408);
   }, { headerTimeoutMs: 300 }));
 
+Deno.test("connections past the limit are closed at once, and the server goes on serving", () =>
+  withRig(async ({ port, stub, endpoint }) => {
+    // Four connections that send nothing hold every place until their heads time out.
+    const idle = await Promise.all(
+      Array.from({ length: 4 }, () => Deno.connect({ hostname: "127.0.0.1", port })),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const extra = await Deno.connect({ hostname: "127.0.0.1", port });
+    assert.equal(await extra.read(new Uint8Array(16)), null, "closed without an answer");
+    extra.close();
+    for (const conn of idle) conn.close();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(await openSession(endpoint, stub.tokens.alice), "places free again once they close");
+  }, { maxConnections: 4 }));
+
 Deno.test("a request head past 64 KiB gets 431", () =>
   withRig(async ({ port }) => {
     const status = await raw(port, `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`, {

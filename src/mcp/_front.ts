@@ -18,6 +18,8 @@ export interface FrontOptions {
   headerTimeoutMs?: number;
   /** Largest request head, in bytes (default 64 KiB). */
   maxHeaderBytes?: number;
+  /** Most client connections at once; more are closed at once (default 2048). */
+  maxConnections?: number;
 }
 
 /** A running front. */
@@ -105,6 +107,8 @@ async function readHead(
 export function serveFront(options: FrontOptions): Front {
   const listener = Deno.listen({ hostname: options.hostname, port: options.port });
   const open = new Set<Deno.Conn>();
+  let clients = 0;
+  let closed = false;
 
   async function relay(conn: Deno.Conn): Promise<void> {
     open.add(conn);
@@ -139,16 +143,28 @@ export function serveFront(options: FrontOptions): Front {
   }
 
   (async () => {
-    try {
-      for await (const conn of listener) void relay(conn);
-    } catch {
-      // The listener was closed.
+    while (!closed) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch {
+        // Closed, or out of file descriptors for a moment: a flood must not end the server.
+        if (!closed) await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      if (clients >= (options.maxConnections ?? 2048)) {
+        close(conn);
+        continue;
+      }
+      clients++;
+      void relay(conn).finally(() => clients--);
     }
   })();
 
   return {
     port: (listener.addr as Deno.NetAddr).port,
     close() {
+      closed = true;
       try {
         listener.close();
       } catch {

@@ -50,6 +50,8 @@ export interface HttpOptions {
   bodyBudgetBytes?: number;
   /** How long a request's head (line and headers) may take to arrive (default 10 s). */
   headerTimeoutMs?: number;
+  /** Most client connections at once; more are closed at once (default 2048). */
+  maxConnections?: number;
   /** Most sessions open at once (default 1000). */
   maxSessions?: number;
   /** A session unused this long is closed (default 30 min). */
@@ -313,6 +315,7 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
       port: options.port,
       target: httpServer.addr.port,
       headerTimeoutMs: options.headerTimeoutMs,
+      maxConnections: options.maxConnections,
     });
   } catch (error) {
     void httpServer.shutdown();
