@@ -3,6 +3,7 @@
  * configuration errors never print a URL's query or credentials. (A port in use: welcome_test.)
  */
 import assert from "node:assert/strict";
+import { loadConfig } from "../src/config.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -67,4 +68,22 @@ Deno.test("a URL with a query or credentials is refused without printing them", 
       assert.equal(/SECRET/.test(stderr), false, `${url} leaked: ${stderr}`);
     }
   }
+});
+
+Deno.test("over HTTP, Keycloak's URL, realm and client id alone verify callers, with no server credentials", () => {
+  const env: Record<string, string> = {
+    SQUONK2_ASAPI_URL: "https://as.example/api",
+    SQUONK2_KEYCLOAK_URL: "https://kc.example/auth/",
+    SQUONK2_KEYCLOAK_REALM: "squonk2",
+    SQUONK2_KEYCLOAK_AS_CLIENT_ID: "account-server-api",
+  };
+  const config = loadConfig(["--transport", "http"], (name) => env[name]);
+  assert.deepEqual(config.credentials, { kind: "none" });
+  assert.deepEqual(config.verifyCallers, {
+    url: "https://kc.example/auth",
+    realm: "squonk2",
+    clientId: "account-server-api",
+    verifyTls: true,
+  });
+  assert.throws(() => loadConfig([], (name) => env[name]), /client-credentials grant needs/);
 });
