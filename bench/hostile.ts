@@ -13,7 +13,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { startStub } from "../src/stub/mod.ts";
-import { serveForStub } from "../tests/_helpers.ts";
+import { serveForStub } from "../testing/mod.ts";
 import { quantile, time } from "./_measure.ts";
 
 /** One run's honest outcome and what the attackers got. */

@@ -9,7 +9,7 @@
  * @module
  */
 import { startStub } from "../src/stub/mod.ts";
-import { initializeRequest, serveForStub } from "../tests/_helpers.ts";
+import { initializeRequest, serveForStub } from "../testing/mod.ts";
 
 /** What a run found. */
 export interface SessionsResult {

@@ -1,0 +1,44 @@
+/**
+ * The project's layers depend one way: `api/` knows nothing of credentials or MCP, `auth/`
+ * nothing of MCP, and the benchmarks share scaffolding with the tests through `testing/`, never
+ * by importing `tests/`.
+ */
+import assert from "node:assert/strict";
+
+const ROOT = new URL("..", import.meta.url);
+
+async function importsIn(folder: string): Promise<Map<string, string[]>> {
+  const found = new Map<string, string[]>();
+  for await (const entry of Deno.readDir(new URL(folder, ROOT))) {
+    if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
+    const text = await Deno.readTextFile(new URL(`${folder}/${entry.name}`, ROOT));
+    const specifiers = [...text.matchAll(/^(?:import|export)[^;]*?from "([^"]+)";/gms)]
+      .map((m) => m[1]!);
+    found.set(entry.name, specifiers);
+  }
+  return found;
+}
+
+async function assertNoImport(folder: string, forbidden: RegExp): Promise<void> {
+  const files = await importsIn(folder);
+  assert.ok(files.size > 0, `${folder} has files`);
+  for (const [file, specifiers] of files) {
+    const bad = specifiers.filter((s) => forbidden.test(s));
+    assert.deepEqual(bad, [], `${folder}/${file} imports ${bad.join(", ")}`);
+  }
+}
+
+Deno.test("api/ imports nothing from auth/, mcp/, stub/ or codemode/", () =>
+  assertNoImport("src/api", /\.\.\/(auth|mcp|stub|codemode)\//));
+
+Deno.test("auth/ imports nothing from mcp/, stub/ or codemode/", () =>
+  assertNoImport("src/auth", /\.\.\/(mcp|stub|codemode)\//));
+
+Deno.test("bench/ shares scaffolding through testing/, never by importing tests/", () =>
+  assertNoImport("bench", /\.\.\/tests\//));
+
+Deno.test("no folder reaches into another folder's private _files", async () => {
+  for (const folder of ["src/api", "src/auth", "src/mcp", "src/stub", "src/codemode", "bench"]) {
+    await assertNoImport(folder, /\.\.\/[a-z]+\/_[a-z_]+\.ts$/);
+  }
+});
