@@ -75,8 +75,8 @@ export interface MintOptions {
   claims?: JWTPayload;
 }
 
-const ROUTE =
-  /^\/realms\/([^/]+)\/(\.well-known\/openid-configuration|protocol\/openid-connect\/(token|certs))$/;
+// The discovery documents are the sign-in side's (_oauth.ts), which also names these endpoints.
+const ROUTE = /^\/realms\/([^/]+)\/(protocol\/openid-connect\/(token|certs))$/;
 
 /** The realms' endpoints and the verifier of the tokens they issue. */
 export class StubKeycloak {
@@ -125,16 +125,6 @@ export class StubKeycloak {
     if (what === "protocol/openid-connect/certs" && request.method === "GET") {
       this.jwksFetches.set(realm, (this.jwksFetches.get(realm) ?? 0) + 1);
       return Response.json({ keys: (await this.#realm(realm)).keys.map((k) => k.jwk) });
-    }
-    if (what?.startsWith(".well-known") && request.method === "GET") {
-      const issuer = this.issuer(realm);
-      return Response.json({
-        issuer,
-        token_endpoint: `${issuer}/protocol/openid-connect/token`,
-        jwks_uri: `${issuer}/protocol/openid-connect/certs`,
-        id_token_signing_alg_values_supported: ["RS256"],
-        grant_types_supported: ["password", "client_credentials", "refresh_token"],
-      });
     }
     if (what === "protocol/openid-connect/token" && request.method === "POST") {
       return await this.#token(realm, new URLSearchParams(await request.text()));

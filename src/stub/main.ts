@@ -55,6 +55,8 @@ Demo users and their bearer tokens (stub only, not secrets):
 
 Keycloak-compatible token endpoint: ${stub.keycloak.url}/realms/${stub.keycloak.realm}/protocol/openid-connect/token
   client "${stub.keycloak.clientId}", users' passwords "<user>-password"
+Sign-in (OAuth, PKCE, dynamic client registration; signs in alice without a form):
+  ${stub.keycloak.url}/realms/${stub.keycloak.realm}/.well-known/openid-configuration
 
 Try: curl -H "Authorization: Bearer ${stub.tokens.alice}" ${stub.url}/user/account
 Press Ctrl+C to stop.`);

@@ -21,9 +21,11 @@ import { type Context, HANDLERS } from "./_routes.ts";
 import { HttpError, SEED_USERS, StubState, type User } from "./_state.ts";
 import { KEYCLOAK_SEED, type MintOptions, StubKeycloak, type TokenRequest } from "./_keycloak.ts";
 import { StubEventStreams } from "./_events.ts";
+import { type RegisteredClient, StubOAuth } from "./_oauth.ts";
 
 export { SEED_USERS, StubState } from "./_state.ts";
 export { KEYCLOAK_SEED, type MintOptions, type TokenRequest } from "./_keycloak.ts";
+export type { RegisteredClient } from "./_oauth.ts";
 export {
   encode as encodeStubEvent,
   PROCESSING_CHARGE,
@@ -47,6 +49,8 @@ export interface StubOptions {
   now?: () => Date;
   /** How long the stub Keycloak's access tokens live, in seconds (default 300). */
   tokenLifetimeS?: number;
+  /** The user the stub Keycloak's authorization endpoint signs in (default `alice`). */
+  signInAs?: string;
 }
 
 /** A request as the stub received it. */
@@ -115,6 +119,10 @@ export interface StubServer {
     setDown(down: boolean): void;
     /** Invalidates every token issued so far, as if they had all expired. */
     revokeAll(): void;
+    /** Clients registered through dynamic client registration, by id. */
+    clients: Map<string, RegisteredClient>;
+    /** Makes the authorization endpoint sign in `username` from now on. */
+    signInAs(username: string): void;
   };
   /** The in-memory world, for assertions. */
   state: StubState;
@@ -208,10 +216,22 @@ export async function startStub(options: StubOptions = {}): Promise<StubServer> 
   const stopping = new AbortController();
   const keycloak = new StubKeycloak(options.tokenLifetimeS ?? 300);
   const events = new StubEventStreams(state);
+  const oauth = new StubOAuth({
+    realms: [KEYCLOAK_SEED.realm, KEYCLOAK_SEED.foreignRealm],
+    issuer: (realm) => keycloak.issuer(realm),
+    mint: (username, options) => keycloak.mint(username, options as MintOptions),
+    lifetimeS: options.tokenLifetimeS ?? 300,
+    audience: KEYCLOAK_SEED.clientId,
+    requests: keycloak.requests,
+    user: options.signInAs ?? "alice",
+  });
 
   async function handle(request: Request): Promise<Response> {
     const url = new URL(request.url);
-    if (keycloak.serves(url.pathname)) {
+    if (keycloak.serves(url.pathname) || oauth.serves(url.pathname)) {
+      // Sign-in first (it leaves the other grants to the realm); an outage answers for both.
+      const signIn = keycloak.down ? undefined : await oauth.handle(request);
+      if (signIn) return signIn;
       return await keycloak.handle(request);
     }
     if (StubEventStreams.matches(url.pathname)) {
@@ -312,6 +332,8 @@ export async function startStub(options: StubOptions = {}): Promise<StubServer> 
       rotateKeys: () => keycloak.rotateKeys(),
       setDown: (down) => keycloak.down = down,
       revokeAll: () => keycloak.revokeAll(),
+      clients: oauth.clients,
+      signInAs: (username) => oauth.user = username,
     },
     state,
     events,
