@@ -161,8 +161,11 @@ async function startNginx(nginx: string, listen: number, ports: number[]) {
   };
 }
 
-/** One client session of `CALLS` calls, `CONCURRENCY` at a time; `midway` runs once, halfway. */
-async function session(url: string, token: string, midway?: () => void): Promise<Run> {
+/**
+ * One client session of `CALLS` calls, `CONCURRENCY` at a time. `midway` runs once, halfway, and
+ * resolves when it is done: a call started before then may have reached the killed instance.
+ */
+async function session(url: string, token: string, midway?: () => Promise<void>): Promise<Run> {
   const client = new Client({ name: "scale", version: "1.0.0" });
   await client.connect(
     new StreamableHTTPClientTransport(new URL(url), {
@@ -171,6 +174,7 @@ async function session(url: string, token: string, midway?: () => void): Promise
   );
   const calls: Call[] = [];
   let next = 0;
+  let killing: Promise<void> | undefined;
   let killedAt: number | undefined;
   const started = performance.now();
   const worker = async () => {
@@ -185,13 +189,15 @@ async function session(url: string, token: string, midway?: () => void): Promise
         call.ok = false;
       }
       call.endedAt = performance.now();
-      if (midway && killedAt === undefined && calls.length >= CALLS / 2) {
-        killedAt = performance.now();
-        midway();
+      if (midway && !killing && calls.length >= CALLS / 2) {
+        killing = midway().then(() => {
+          killedAt = performance.now();
+        });
       }
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+  await killing;
   const seconds = (performance.now() - started) / 1000;
   await client.close();
   return { calls, seconds, perInstance: [], killedAt };
@@ -214,7 +220,12 @@ async function scenario(stub: StubServer, nginx: string, count: number, kill: bo
     const run = await session(
       `http://${host}/mcp`,
       stub.tokens.alice,
-      kill && victim ? () => victim.child.kill("SIGKILL") : undefined,
+      kill && victim
+        ? async () => {
+          victim.child.kill("SIGKILL");
+          await victim.child.status;
+        }
+        : undefined,
     );
     // Let the instances' last log lines arrive.
     await new Promise((resolve) => setTimeout(resolve, 200));

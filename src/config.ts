@@ -176,6 +176,22 @@ export const SETTINGS = {
     default: "no",
     help: "HTTP: requests without a bearer token use the server's own credentials",
   },
+  stateless: {
+    flag: "stateless",
+    env: "SQUONK2_MCP_STATELESS",
+    parse: on,
+    default: "no",
+    help: "HTTP: keep nothing between requests, for many instances behind a load balancer " +
+      "(no delete confirmations: see the README)",
+  },
+  publicUrl: {
+    flag: "public-url",
+    env: "SQUONK2_MCP_PUBLIC_URL",
+    arg: "URL",
+    parse: httpUrl("public URL"),
+    help: "HTTP: the URL clients use for /mcp, behind a proxy (default: as requested)",
+    example: "https://mcp.example.com/mcp",
+  },
   toolsets: {
     flag: "toolsets",
     env: "SQUONK2_MCP_TOOLSETS",
@@ -292,6 +308,12 @@ export interface Config {
   allowedOrigins: string[];
   allowedHosts?: string[];
   allowServerCredentials: boolean;
+  /** HTTP without sessions: a server and transport per request. */
+  stateless: boolean;
+  /** The URL clients use for `/mcp`, named by the OAuth metadata. */
+  publicUrl?: string;
+  /** The Keycloak realm callers sign in with (its URL), where Keycloak is configured. */
+  authorizationServer?: string;
   /** The names of the tools to offer, checked. */
   tools: string[];
   readOnly: boolean;
@@ -348,6 +370,11 @@ export function loadConfig(args: string[], env: (name: string) => string | undef
     allowedOrigins: v.allowedOrigins ?? [],
     allowedHosts: v.allowedHosts,
     allowServerCredentials: v.allowServerCredentials ?? false,
+    stateless: v.stateless ?? false,
+    publicUrl: v.publicUrl,
+    authorizationServer: v.keycloakUrl && v.keycloakRealm
+      ? `${v.keycloakUrl}/realms/${encodeURIComponent(v.keycloakRealm)}`
+      : undefined,
     tools: loadTools(v),
     readOnly: v.readOnly ?? false,
     fileRoot: v.fileRoot,

@@ -104,6 +104,7 @@ function realBackend(config: Config): Backend {
 /** Serves MCP over HTTP until stopped; undefined (having said why) when the port is taken. */
 function serveOverHttp(
   config: Config,
+  backend: Backend,
   makeServer: () => ReturnType<typeof createServer>,
   activity: Activity,
   stub: StubServer | undefined,
@@ -124,6 +125,9 @@ function serveOverHttp(
       maxBodyBytes: config.maxBodyBytes,
       maxSessions: config.maxSessions,
       sessionIdleMs: config.sessionIdleS * 1000,
+      stateless: config.stateless,
+      resource: { authorizationServer: config.authorizationServer, publicUrl: config.publicUrl },
+      ready: async () => (await backend.api.callByName("get_version", {}, { timeoutS: 5 })).success,
     });
   } catch (error) {
     const taken = portInUse(error, config.host, config.port);
@@ -196,7 +200,7 @@ async function main(): Promise<number> {
   let stop: Stop = () => Promise.resolve();
   const exit = () => exitAfter(stop, backend.stub);
   const serving = config.transport === "http"
-    ? serveOverHttp(config, makeServer, activity, backend.stub)
+    ? serveOverHttp(config, backend, makeServer, activity, backend.stub)
     : await serveOverStdio(config, makeServer(), activity, exit);
   // A port in use is a start-up mistake, like a configuration error.
   if (!serving) return 2;

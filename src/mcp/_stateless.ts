@@ -22,7 +22,7 @@ export interface AuthInfo {
 /** Answers one stateless request; GET and DELETE get 405 (no stream, no session to end). */
 export async function answerStateless(
   request: Request,
-  options: { body: unknown; makeServer: () => Server; authInfo?: AuthInfo },
+  options: { body?: unknown; makeServer: () => Server; authInfo?: AuthInfo },
 ): Promise<Response> {
   if (request.method !== "POST") {
     return Response.json({

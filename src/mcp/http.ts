@@ -23,6 +23,8 @@ export interface CallerVerifier {
   /** Who the token speaks for; throws InvalidToken (401) or anything else (503). */
   verify(token: string): Promise<{ id: string }>;
 }
+import { healthProbes, metadataUrl, type ResourceOptions, serveMetadata } from "./_resource.ts";
+import { answerStateless } from "./_stateless.ts";
 
 /** How the HTTP endpoint is served. */
 export interface HttpOptions {
@@ -56,6 +58,12 @@ export interface HttpOptions {
   maxSessions?: number;
   /** A session unused this long is closed (default 30 min). */
   sessionIdleMs?: number;
+  /** Keep no session: a server and transport per request (see `_stateless.ts`). */
+  stateless?: boolean;
+  /** Where callers sign in, for the Protected Resource Metadata and 401s. */
+  resource?: ResourceOptions;
+  /** Whether the Account Server answers, for `/readyz` (default: always). */
+  ready?: () => Promise<boolean>;
 }
 
 /** A running HTTP endpoint. */
@@ -245,6 +253,13 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
       if (read instanceof Response) return read;
       body = read.json;
     }
+    if (options.stateless) {
+      return await answerStateless(request, {
+        body,
+        makeServer: options.makeServer,
+        authInfo: caller.authInfo,
+      });
+    }
     const sessionId = request.headers.get("mcp-session-id");
     if (sessionId !== null) {
       // Someone else's session and no session at all look the same: its id confirms nothing.
@@ -298,6 +313,22 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
     return sessions.track(session, response);
   }
 
+  const resource = options.resource ?? {};
+  const probes = healthProbes(options.ready ?? (() => Promise.resolve(true)));
+
+  /** The metadata and probes first (no token needed); then MCP, its 401s naming the metadata. */
+  async function serve(request: Request): Promise<Response> {
+    const answered = serveMetadata(request, resource) ?? await probes(request);
+    if (answered) return answered;
+    const response = await handle(request);
+    const metadata = response.status === 401 ? metadataUrl(request, resource) : undefined;
+    const challenge = response.headers.get("www-authenticate");
+    if (metadata && challenge) {
+      response.headers.set("www-authenticate", `${challenge}, resource_metadata="${metadata}"`);
+    }
+    return response;
+  }
+
   // The real server listens on an internal port; the front, where clients connect, times heads.
   const httpServer = Deno.serve({
     hostname: "127.0.0.1",
@@ -307,7 +338,7 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
       logLine(`squonk2-as-mcp: HTTP request failed: ${String(error)}`);
       return rpcError(500, -32603, "Internal error");
     },
-  }, handle);
+  }, serve);
   let front: Front;
   try {
     front = serveFront({
