@@ -9,7 +9,14 @@ import denoJson from "../deno.json" with { type: "json" };
 import { AsApi } from "./api/mod.ts";
 import { type Config, ConfigError, helpText, loadConfig, readPermittedEnv } from "./config.ts";
 import { logLine } from "./log.ts";
-import { Activity, createServer, type HttpEndpoint, serveHttp, StdioTransport } from "./mcp/mod.ts";
+import {
+  accountServerAnswers,
+  Activity,
+  createServer,
+  type HttpEndpoint,
+  serveHttp,
+  StdioTransport,
+} from "./mcp/mod.ts";
 import {
   KeycloakTokens,
   NoCredentials,
@@ -127,7 +134,7 @@ function serveOverHttp(
       sessionIdleMs: config.sessionIdleS * 1000,
       stateless: config.stateless,
       resource: { authorizationServer: config.authorizationServer, publicUrl: config.publicUrl },
-      ready: async () => (await backend.api.callByName("get_version", {}, { timeoutS: 5 })).success,
+      ready: accountServerAnswers(backend.api),
     });
   } catch (error) {
     const taken = portInUse(error, config.host, config.port);

@@ -83,6 +83,19 @@ export function serveMetadata(request: Request, options: ResourceOptions): Respo
   }, { headers: { ...cors, "cache-control": "max-age=300" } });
 }
 
+/** Whether the Account Server answers `get_version` within 5 s: what `/readyz` reports. */
+export function accountServerAnswers(
+  api: {
+    callByName(
+      name: string,
+      params: unknown,
+      options: { timeoutS: number },
+    ): Promise<{ success: boolean }>;
+  },
+): () => Promise<boolean> {
+  return async () => (await api.callByName("get_version", {}, { timeoutS: 5 })).success;
+}
+
 /** How long a `/readyz` answer is reused, so probes cannot flood the Account Server. */
 const READY_CACHE_MS = 1000;
 

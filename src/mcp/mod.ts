@@ -18,6 +18,7 @@ export { credentialsResult, type ResultOptions, toolResult } from "./result.ts";
 export { credentialsHint, type HintContext, hintFor } from "./hints.ts";
 export { API_RV_SHAPE, listTools, withoutMentions } from "./listing.ts";
 export { type HttpEndpoint, type HttpOptions, isLoopback, serveHttp } from "./http.ts";
+export { accountServerAnswers, type ResourceOptions } from "./_resource.ts";
 export { ALL_TOOLS, SelectionError, selectTools, type ToolSelection } from "./selection.ts";
 export { checkFileRoot, resolveUpload } from "./files.ts";
 export { cleanText, cleanValue, mayHideText } from "./sanitize.ts";
