@@ -97,3 +97,26 @@ Deno.test("a Keycloak client secret alone is not enough", () => {
           "SQUONK2_KEYCLOAK_AS_CLIENT_ID must be set too",
   );
 });
+
+Deno.test("--stateless and SQUONK2_MCP_STATELESS turn sessions off; the default keeps them", () => {
+  assert.equal(load([]).stateless, false);
+  assert.equal(load(["--stateless"]).stateless, true);
+  assert.equal(load([], { SQUONK2_MCP_STATELESS: "yes" }).stateless, true);
+});
+
+Deno.test("the realm callers sign in with is the Keycloak URL and realm; the public URL is kept", () => {
+  const config = load(["--public-url", "https://mcp.example.com/mcp/"], {
+    SQUONK2_ASAPI_URL: "https://as.example/api",
+    SQUONK2_KEYCLOAK_URL: "https://kc.example/auth/",
+    SQUONK2_KEYCLOAK_REALM: "squonk2",
+    SQUONK2_KEYCLOAK_AS_CLIENT_ID: "account-server-api",
+    SQUONK2_KEYCLOAK_AS_CLIENT_SECRET: "s",
+  });
+  assert.equal(config.authorizationServer, "https://kc.example/auth/realms/squonk2");
+  assert.equal(config.publicUrl, "https://mcp.example.com/mcp");
+  assert.equal(load([]).authorizationServer, undefined);
+  assert.throws(
+    () => load(["--public-url", "https://user:pw@mcp.example.com/mcp"]),
+    ConfigError,
+  );
+});
