@@ -265,8 +265,8 @@ Measured on ${
     new Date().toISOString().slice(0, 10)
   }: ${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}, ${nginxVersion}. One MCP client session, ${CALLS} \`get_account\` calls, ${CONCURRENCY} at a time, through nginx (deploy/nginx.conf, round-robin) to instances in stateless mode; the stub Account Server runs in the client's process.
 
-| Instances | Killed midway | calls/s | failed | in flight at the kill | failed after the kill | calls per instance (from their logs) |
-| --------- | ------------- | ------- | ------ | --------------------- | --------------------- | ------------------------------------ |
+| Instances | Killed midway | calls/s | failed | in flight (on any instance) at the kill | failed after the kill | calls per instance (from their logs) |
+| --- | --- | --- | --- | --- | --- | --- |
 | 1 | no | ${rate(one)} | ${judge(one).failed} | – | – | ${spread(one)} |
 | 3 | no | ${rate(three)} | ${judge(three).failed} | – | – | ${spread(three)} |
 | 3 | the 2nd, at call ${CALLS / 2} (Account Server answers delayed ${KILL_RUN_DELAY_MS} ms) | ${
