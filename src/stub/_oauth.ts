@@ -15,6 +15,8 @@ import type { TokenRequest } from "./_keycloak.ts";
 export interface OAuthOptions {
   /** The realms that exist. */
   realms: readonly string[];
+  /** The issuer of a realm's tokens, e.g. `http://127.0.0.1:8090/realms/squonk2`. */
+  issuer(realm: string): string;
   /** Signs a token as the realm does (see `StubKeycloak.mint`). */
   mint(
     username: string,
@@ -93,8 +95,6 @@ export function discoveryDocument(issuer: string): Record<string, unknown> {
 export class StubOAuth {
   /** Clients registered so far, by id. */
   readonly clients = new Map<string, RegisteredClient>();
-  /** The base URL the realms' issuers are under; set once the server listens. */
-  origin = "";
   #options: OAuthOptions;
   #codes = new Map<string, Grant>();
   #refreshes = new Map<string, Refresh>();
@@ -111,6 +111,11 @@ export class StubOAuth {
     this.#options.user = username;
   }
 
+  /** Whether `pathname` is one of this side's endpoints. */
+  serves(pathname: string): boolean {
+    return ROUTE.test(pathname);
+  }
+
   /**
    * Answers `request` if it is this side's: the discovery documents, registration, the
    * authorization endpoint, and token requests with a code or from a client registered here.
@@ -123,7 +128,7 @@ export class StubOAuth {
     if (!this.#options.realms.includes(realm)) {
       return Response.json({ error: "Realm does not exist" }, { status: 404 });
     }
-    const issuer = `${this.origin}/realms/${realm}`;
+    const issuer = this.#options.issuer(realm);
     if (what.startsWith(".well-known") && request.method === "GET") {
       return Response.json(discoveryDocument(issuer));
     }
