@@ -18,6 +18,7 @@ import type {
   OAuthTokens,
 } from "@modelcontextprotocol/sdk/shared/auth.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { TokenVerifier } from "../src/auth/mod.ts";
 import type { HttpEndpoint, HttpOptions } from "../src/mcp/mod.ts";
 import { startStub, type StubServer } from "../src/stub/mod.ts";
 import { serveForStub } from "./_helpers.ts";
@@ -167,4 +168,45 @@ Deno.test("a static bearer token still works beside sign-in", async () => {
   assert.equal(await whoAmI(client), "bob");
   await client.close();
   assert.equal(r.stub.keycloak.clients.size, 0);
+});
+
+/** The HTTP endpoint verifying callers' tokens against the stub's realm, as configured in main. */
+function verifying(stub: StubServer): Partial<HttpOptions> {
+  return {
+    verifier: new TokenVerifier({
+      url: stub.keycloak.url,
+      realm: stub.keycloak.realm,
+      clientId: stub.keycloak.clientId,
+    }),
+  };
+}
+
+Deno.test("a signed-in token passes verification: its audience names the Account Server", async () => {
+  await using r = await rig({ http: verifying });
+  const client = await signIn(r.endpoint.url, new FollowingProvider());
+  assert.equal(await whoAmI(client), "alice");
+  await client.close();
+});
+
+Deno.test("when the token expires, the client refreshes it and goes on in the same session", async () => {
+  const lifetimeS = 2;
+  await using r = await rig({ tokenLifetimeS: lifetimeS, http: verifying });
+  const provider = new FollowingProvider();
+  const client = await signIn(r.endpoint.url, provider);
+  assert.equal(await whoAmI(client), "alice");
+  const first = provider.saved?.access_token;
+  // Past the token's expiry (rounded up to the second), so the verifier refuses it with a 401.
+  await new Promise((resolve) => setTimeout(resolve, (lifetimeS + 1.2) * 1000));
+  assert.equal(await whoAmI(client), "alice");
+  assert.equal(r.endpoint.sessions, 1);
+  await client.close();
+  assert.notEqual(provider.saved?.access_token, first);
+  const grants = r.stub.keycloak.requests.map((q) => `${q.grant_type} ${q.status}`);
+  assert.deepEqual(grants, ["authorization_code 200", "refresh_token 200"]);
+  // The expired token never reached the Account Server: the two calls carried the two tokens.
+  const sent = r.stub.requests.filter((q) => q.operation === "get_account");
+  assert.deepEqual(sent.map((q) => q.authorization), [
+    `Bearer ${first}`,
+    `Bearer ${provider.saved?.access_token}`,
+  ]);
 });
