@@ -312,8 +312,6 @@ export interface Config {
   stateless: boolean;
   /** The URL clients use for `/mcp`, named by the OAuth metadata. */
   publicUrl?: string;
-  /** The Keycloak realm callers sign in with (its URL), where Keycloak is configured. */
-  authorizationServer?: string;
   /** The names of the tools to offer, checked. */
   tools: string[];
   readOnly: boolean;
@@ -372,9 +370,6 @@ export function loadConfig(args: string[], env: (name: string) => string | undef
     allowServerCredentials: v.allowServerCredentials ?? false,
     stateless: v.stateless ?? false,
     publicUrl: v.publicUrl,
-    authorizationServer: v.keycloakUrl && v.keycloakRealm
-      ? `${v.keycloakUrl}/realms/${encodeURIComponent(v.keycloakRealm)}`
-      : undefined,
     tools: loadTools(v),
     readOnly: v.readOnly ?? false,
     fileRoot: v.fileRoot,

@@ -133,7 +133,8 @@ function serveOverHttp(
       maxSessions: config.maxSessions,
       sessionIdleMs: config.sessionIdleS * 1000,
       stateless: config.stateless,
-      resource: { authorizationServer: config.authorizationServer, publicUrl: config.publicUrl },
+      // Callers are sent to sign in where their tokens are verified: the same realm.
+      resource: { authorizationServer: verify && realmUrl(verify), publicUrl: config.publicUrl },
       ready: accountServerAnswers(backend.api),
     });
   } catch (error) {
@@ -170,6 +171,11 @@ async function serveOverStdio(
     await activity.drain(10_000);
     await server.close().catch(() => {});
   };
+}
+
+/** The URL of a Keycloak realm: its issuer, and the authorization server callers sign in with. */
+function realmUrl(keycloak: { url: string; realm: string }): string {
+  return `${keycloak.url}/realms/${encodeURIComponent(keycloak.realm)}`;
 }
 
 function offeredText(config: Config): string {

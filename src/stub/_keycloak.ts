@@ -1,7 +1,7 @@
 /**
- * A Keycloak-compatible realm server for the stub: per realm, the OpenID configuration, the JWKS
- * and a token endpoint (password, client-credentials and refresh-token grants) issuing
- * short-lived RS256 JWTs shaped like Keycloak's, which the stub Account Server accepts.
+ * A Keycloak-compatible realm server for the stub: per realm, the JWKS and a token endpoint (password, client-credentials and refresh-token grants) issuing
+ * short-lived RS256 JWTs shaped like Keycloak's, which the stub Account Server accepts. The
+ * discovery documents and sign-in are in _oauth.ts.
  *
  * @module
  */
