@@ -18,13 +18,14 @@ import type { Activity } from "./activity.ts";
 import { type Session, Sessions } from "./_sessions.ts";
 import { type Front, serveFront } from "./_front.ts";
 
+import { healthProbes, metadataUrl, type ResourceOptions, serveMetadata } from "./_resource.ts";
+import { answerStateless } from "./_stateless.ts";
+
 /** Checks a caller's token; see `TokenVerifier` in src/auth/verify.ts. */
 export interface CallerVerifier {
   /** Who the token speaks for; throws InvalidToken (401) or anything else (503). */
   verify(token: string): Promise<{ id: string }>;
 }
-import { healthProbes, metadataUrl, type ResourceOptions, serveMetadata } from "./_resource.ts";
-import { answerStateless } from "./_stateless.ts";
 
 /** How the HTTP endpoint is served. */
 export interface HttpOptions {
@@ -214,81 +215,120 @@ async function readBody(
   }
 }
 
-/** Serves MCP over Streamable HTTP until `shutdown()`. */
-export function serveHttp(options: HttpOptions): HttpEndpoint {
-  const sessions = new Sessions({
-    max: options.maxSessions ?? 1000,
-    idleMs: options.sessionIdleMs ?? 30 * 60_000,
-  });
-  let closing = false;
-  const allowedHosts = new Set<string>();
-  const ownOrigins = new Set<string>();
-  const budget = new BodyBudget(
-    options.bodyBudgetBytes ?? 16 * (options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES),
-  );
+/**
+ * The MCP endpoint's requests, one checked step after another: the path, `Host` and `Origin`
+ * (`#gate`), the caller (`authenticate`), the body (`readJson`), then the session.
+ */
+class McpHttp {
+  readonly sessions: Sessions;
+  /** Accepted `Host` values; filled in once the port is known. */
+  readonly allowedHosts = new Set<string>();
+  /** The server's own origins on loopback; filled in once the port is known. */
+  readonly ownOrigins = new Set<string>();
+  closing = false;
+  #options: HttpOptions;
+  #budget: BodyBudget;
+  #resource: ResourceOptions;
+  #probes: (request: Request) => Promise<Response | undefined>;
 
-  function gate(request: Request): Response | undefined {
+  constructor(options: HttpOptions) {
+    this.#options = options;
+    this.sessions = new Sessions({
+      max: options.maxSessions ?? 1000,
+      idleMs: options.sessionIdleMs ?? 30 * 60_000,
+    });
+    this.#budget = new BodyBudget(
+      options.bodyBudgetBytes ?? 16 * (options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES),
+    );
+    this.#resource = options.resource ?? {};
+    this.#probes = healthProbes(options.ready ?? (() => Promise.resolve(true)));
+  }
+
+  /** The metadata and probes first (no token needed); then MCP, its 401s naming the metadata. */
+  async serve(request: Request): Promise<Response> {
+    const answered = serveMetadata(request, this.#resource) ?? await this.#probes(request);
+    if (answered) return answered;
+    const response = await this.#handle(request);
+    const metadata = response.status === 401 ? metadataUrl(request, this.#resource) : undefined;
+    const challenge = response.headers.get("www-authenticate");
+    if (metadata && challenge) {
+      response.headers.set("www-authenticate", `${challenge}, resource_metadata="${metadata}"`);
+    }
+    return response;
+  }
+
+  #gate(request: Request): Response | undefined {
     const url = new URL(request.url);
     if (url.pathname !== "/mcp") return rpcError(404, -32601, "Not found: the endpoint is /mcp");
     const host = request.headers.get("host") ?? "";
-    if (!allowedHosts.has(host.toLowerCase())) {
+    if (!this.allowedHosts.has(host.toLowerCase())) {
       return rpcError(403, -32000, `Forbidden: Host "${host}" is not allowed`);
     }
     const origin = request.headers.get("origin");
-    if (origin !== null && !options.allowedOrigins.includes(origin) && !ownOrigins.has(origin)) {
+    const allowed = this.#options.allowedOrigins.includes(origin ?? "") ||
+      this.ownOrigins.has(origin ?? "");
+    if (origin !== null && !allowed) {
       return rpcError(403, -32000, `Forbidden: Origin "${origin}" is not allowed`);
     }
-    if (closing) return rpcError(503, -32000, "The server is shutting down");
+    if (this.closing) return rpcError(503, -32000, "The server is shutting down");
     return undefined;
   }
 
-  async function handle(request: Request): Promise<Response> {
-    const refused = gate(request);
+  async #handle(request: Request): Promise<Response> {
+    const refused = this.#gate(request);
     if (refused) return refused;
-    const caller = await authenticate(request, options);
+    const caller = await authenticate(request, this.#options);
     if (caller instanceof Response) return caller;
     let body: unknown;
     if (request.method === "POST") {
-      const read = await readJson(request, options, budget);
+      const read = await readJson(request, this.#options, this.#budget);
       if (read instanceof Response) return read;
       body = read.json;
     }
-    if (options.stateless) {
+    if (this.#options.stateless) {
       return await answerStateless(request, {
         body,
-        makeServer: options.makeServer,
+        makeServer: this.#options.makeServer,
         authInfo: caller.authInfo,
       });
     }
     const sessionId = request.headers.get("mcp-session-id");
-    if (sessionId !== null) {
-      // Someone else's session and no session at all look the same: its id confirms nothing.
-      const session = sessions.get(sessionId, caller.owner);
-      if (!session) return rpcError(404, -32001, "Session not found: start a new session");
-      const response = await session.transport.handleRequest(request, {
-        parsedBody: body,
-        authInfo: caller.authInfo,
-      });
-      return sessions.track(session, response);
-    }
+    if (sessionId !== null) return await this.#continueSession(request, sessionId, body, caller);
     if (request.method !== "POST" || !isInitializeRequest(body)) {
       return rpcError(400, -32000, "Bad request: no session; send an initialize request first");
     }
-    const release = await sessions.reserve();
+    const release = await this.sessions.reserve();
     if (!release) {
       return rpcError(503, -32000, "Too many sessions are in use: try again later", {
         "retry-after": "10",
       });
     }
     try {
-      return await openSession(request, body, caller);
+      return await this.#openSession(request, body, caller);
     } finally {
       release();
     }
   }
 
-  async function openSession(request: Request, body: unknown, caller: Caller): Promise<Response> {
-    const server = options.makeServer();
+  async #continueSession(
+    request: Request,
+    sessionId: string,
+    body: unknown,
+    caller: Caller,
+  ): Promise<Response> {
+    // Someone else's session and no session at all look the same: its id confirms nothing.
+    const session = this.sessions.get(sessionId, caller.owner);
+    if (!session) return rpcError(404, -32001, "Session not found: start a new session");
+    const response = await session.transport.handleRequest(request, {
+      parsedBody: body,
+      authInfo: caller.authInfo,
+    });
+    return this.sessions.track(session, response);
+  }
+
+  async #openSession(request: Request, body: unknown, caller: Caller): Promise<Response> {
+    const server = this.#options.makeServer();
+    const sessions = this.sessions;
     const session: Session = {
       transport: undefined as unknown as WebStandardStreamableHTTPServerTransport,
       server,
@@ -312,24 +352,16 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
     });
     return sessions.track(session, response);
   }
+}
 
-  const resource = options.resource ?? {};
-  const probes = healthProbes(options.ready ?? (() => Promise.resolve(true)));
-
-  /** The metadata and probes first (no token needed); then MCP, its 401s naming the metadata. */
-  async function serve(request: Request): Promise<Response> {
-    const answered = serveMetadata(request, resource) ?? await probes(request);
-    if (answered) return answered;
-    const response = await handle(request);
-    const metadata = response.status === 401 ? metadataUrl(request, resource) : undefined;
-    const challenge = response.headers.get("www-authenticate");
-    if (metadata && challenge) {
-      response.headers.set("www-authenticate", `${challenge}, resource_metadata="${metadata}"`);
-    }
-    return response;
-  }
-
-  // The real server listens on an internal port; the front, where clients connect, times heads.
+/**
+ * Listens: the real server on an internal loopback port, and the front, where clients connect,
+ * which times request heads.
+ */
+function listen(
+  options: HttpOptions,
+  serve: (request: Request) => Promise<Response>,
+): { httpServer: Deno.HttpServer; front: Front } {
   const httpServer = Deno.serve({
     hostname: "127.0.0.1",
     port: 0,
@@ -339,43 +371,53 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
       return rpcError(500, -32603, "Internal error");
     },
   }, serve);
-  let front: Front;
   try {
-    front = serveFront({
+    const front = serveFront({
       hostname: options.hostname,
       port: options.port,
       target: httpServer.addr.port,
       headerTimeoutMs: options.headerTimeoutMs,
       maxConnections: options.maxConnections,
     });
+    return { httpServer, front };
   } catch (error) {
     void httpServer.shutdown();
     throw error;
   }
-  const port = front.port;
-  const bound = options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname;
-  // A name given without a port is accepted with and without the port actually bound.
+}
+
+/**
+ * The `Host` values accepted (a name given without a port is accepted with and without the port
+ * bound) and, on loopback, the server's own origins: a rebinding page's origin is another name.
+ */
+function admit(mcp: McpHttp, options: HttpOptions, port: number): void {
   for (const given of options.allowedHosts ?? ["127.0.0.1", "localhost", "[::1]"]) {
     const name = given.toLowerCase();
-    allowedHosts.add(name);
-    if (!/:\d+$/.test(name)) allowedHosts.add(`${name}:${port}`);
+    mcp.allowedHosts.add(name);
+    if (!/:\d+$/.test(name)) mcp.allowedHosts.add(`${name}:${port}`);
   }
-  // On loopback, the server's own origin may call; a rebinding page's origin is another name.
   if (isLoopback(options.hostname)) {
     for (const name of ["127.0.0.1", "localhost", "[::1]"]) {
-      ownOrigins.add(`http://${name}:${port}`);
+      mcp.ownOrigins.add(`http://${name}:${port}`);
     }
   }
+}
 
+/** Serves MCP over Streamable HTTP until `shutdown()`. */
+export function serveHttp(options: HttpOptions): HttpEndpoint {
+  const mcp = new McpHttp(options);
+  const { httpServer, front } = listen(options, (request) => mcp.serve(request));
+  admit(mcp, options, front.port);
+  const bound = options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname;
   return {
-    url: `http://${bound}:${port}/mcp`,
+    url: `http://${bound}:${front.port}/mcp`,
     get sessions() {
-      return sessions.size;
+      return mcp.sessions.size;
     },
     async shutdown() {
-      closing = true;
+      mcp.closing = true;
       await options.activity.drain(options.graceMs ?? 10_000);
-      await sessions.closeAll();
+      await mcp.sessions.closeAll();
       front.close();
       await httpServer.shutdown();
     },
