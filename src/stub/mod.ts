@@ -207,119 +207,136 @@ async function readBody(request: Request): Promise<unknown> {
   return text;
 }
 
-/** Starts a stub Account Server with the seed data. */
-export async function startStub(options: StubOptions = {}): Promise<StubServer> {
+/** What the stub's request handling works with. */
+interface Stub {
+  state: StubState;
+  basePath: string;
+  requests: RecordedRequest[];
+  faults: Map<string, Fault>;
+  stopping: AbortController;
+  keycloak: StubKeycloak;
+  events: StubEventStreams;
+  oauth: StubOAuth;
+}
+
+function makeStub(options: StubOptions): Stub {
   const state = new StubState(options.now);
-  const basePath = options.basePath ?? "/account-server-api";
-  const requests: RecordedRequest[] = [];
-  const faults = new Map<string, Fault>();
-  const stopping = new AbortController();
   const keycloak = new StubKeycloak(options.tokenLifetimeS ?? 300);
-  const events = new StubEventStreams(state);
-  const oauth = new StubOAuth({
-    realms: [KEYCLOAK_SEED.realm, KEYCLOAK_SEED.foreignRealm],
-    issuer: (realm) => keycloak.issuer(realm),
-    mint: (username, options) => keycloak.mint(username, options as MintOptions),
-    lifetimeS: options.tokenLifetimeS ?? 300,
-    audience: KEYCLOAK_SEED.clientId,
-    requests: keycloak.requests,
-    user: options.signInAs ?? "alice",
-  });
-
-  async function handle(request: Request): Promise<Response> {
-    const url = new URL(request.url);
-    if (keycloak.serves(url.pathname) || oauth.serves(url.pathname)) {
-      // Sign-in first (it leaves the other grants to the realm); an outage answers for both.
-      const signIn = keycloak.down ? undefined : await oauth.handle(request);
-      if (signIn) return signIn;
-      return await keycloak.handle(request);
-    }
-    if (StubEventStreams.matches(url.pathname)) {
-      const upgrade = request.headers.get("upgrade")?.toLowerCase() === "websocket";
-      return upgrade ? events.connect(request) : json(426, { error: "Upgrade to a WebSocket" });
-    }
-    if (!url.pathname.startsWith(`${basePath}/`)) return json(404, { error: "Not found" });
-    const path = url.pathname.slice(basePath.length);
-    const route = findRoute(request.method, path, url.searchParams);
-    const body = await readBody(request);
-    requests.push({
-      method: request.method,
-      path,
-      query: Object.fromEntries(url.searchParams),
-      authorization: request.headers.get("authorization"),
-      contentType: request.headers.get("content-type"),
-      body,
-      operation: route?.row.name,
-    });
-    if (!route) {
-      const known = ROUTES.some((r) => r.pattern.test(path));
-      return json(known ? 405 : 404, { error: known ? "Method not allowed" : "Not found" });
-    }
-    const fault = faults.get(route.row.name);
-    if (fault) {
-      if (fault.times !== undefined && --fault.times <= 0) faults.delete(route.row.name);
-      if (fault.dropAfterApplying) {
-        await answer(route, path, url, request, body).body?.cancel();
-        return droppedResponse();
-      }
-      const faulty = await applyFault(fault, stopping.signal);
-      if (faulty) return faulty;
-    }
-    return answer(route, path, url, request, body);
-  }
-
-  function answer(route: Route, path: string, url: URL, request: Request, body: unknown) {
-    try {
-      const user = route.row.token
-        ? state.userForToken(
-          bearer(request.headers.get("authorization")),
-          (t) => keycloak.userOf(t),
-        )
-        : ANONYMOUS;
-      checkEncoding(route.row, request.headers.get("content-type"), body);
-      const match = route.pattern.exec(path)!;
-      const params: Record<string, string> = {};
-      route.names.forEach((name, i) => params[name] = decodeURIComponent(match[i + 1]!));
-      const ctx: Context = {
-        state,
-        user,
-        path: params,
-        query: url.searchParams,
-        body: (body ?? {}) as Record<string, unknown>,
-      };
-      const reply = HANDLERS[route.row.name](ctx);
-      return json(reply.status, reply.body);
-    } catch (error) {
-      if (error instanceof HttpError) return json(error.status, { error: error.message });
-      if (error instanceof URIError) return json(400, { error: "Malformed path parameter" });
-      return json(500, { error: `Stub failure: ${String(error)}` });
-    }
-  }
-
-  const tls = options.cert && options.key ? { cert: options.cert, key: options.key } : {};
-  const server = Deno.serve({
-    hostname: options.hostname ?? "127.0.0.1",
-    port: options.port ?? 0,
-    ...tls,
-    signal: stopping.signal,
-    onListen: () => {},
-    onError: (error) => json(500, { error: `Stub failure: ${String(error)}` }),
-  }, handle);
-  const scheme = options.cert ? "https" : "http";
-  const origin = `${scheme}://${hostForUrl(server.addr.hostname)}:${server.addr.port}`;
-  state.setStreamOrigin(origin.replace(/^http/, "ws"));
-  keycloak.origin = origin;
-  await keycloak.ready();
-
   return {
-    url: `${origin}${basePath}`,
+    state,
+    basePath: options.basePath ?? "/account-server-api",
+    requests: [],
+    faults: new Map(),
+    stopping: new AbortController(),
+    keycloak,
+    events: new StubEventStreams(state),
+    oauth: new StubOAuth({
+      realms: [KEYCLOAK_SEED.realm, KEYCLOAK_SEED.foreignRealm],
+      issuer: (realm) => keycloak.issuer(realm),
+      mint: (username, options) => keycloak.mint(username, options as MintOptions),
+      lifetimeS: options.tokenLifetimeS ?? 300,
+      audience: KEYCLOAK_SEED.clientId,
+      requests: keycloak.requests,
+      user: options.signInAs ?? "alice",
+    }),
+  };
+}
+
+/** Keycloak (sign-in first), the event-stream sockets, then the Account Server. */
+async function handle(stub: Stub, request: Request): Promise<Response> {
+  const url = new URL(request.url);
+  if (stub.keycloak.serves(url.pathname) || stub.oauth.serves(url.pathname)) {
+    // Sign-in first (it leaves the other grants to the realm); an outage answers for both.
+    const signIn = stub.keycloak.down ? undefined : await stub.oauth.handle(request);
+    if (signIn) return signIn;
+    return await stub.keycloak.handle(request);
+  }
+  if (StubEventStreams.matches(url.pathname)) {
+    const upgrade = request.headers.get("upgrade")?.toLowerCase() === "websocket";
+    return upgrade ? stub.events.connect(request) : json(426, { error: "Upgrade to a WebSocket" });
+  }
+  if (!url.pathname.startsWith(`${stub.basePath}/`)) return json(404, { error: "Not found" });
+  return await handleAccountServer(stub, request, url);
+}
+
+/** An Account Server request: recorded, routed, and answered or faulted. */
+async function handleAccountServer(stub: Stub, request: Request, url: URL): Promise<Response> {
+  const path = url.pathname.slice(stub.basePath.length);
+  const route = findRoute(request.method, path, url.searchParams);
+  const body = await readBody(request);
+  stub.requests.push({
+    method: request.method,
+    path,
+    query: Object.fromEntries(url.searchParams),
+    authorization: request.headers.get("authorization"),
+    contentType: request.headers.get("content-type"),
+    body,
+    operation: route?.row.name,
+  });
+  if (!route) {
+    const known = ROUTES.some((r) => r.pattern.test(path));
+    return json(known ? 405 : 404, { error: known ? "Method not allowed" : "Not found" });
+  }
+  const fault = stub.faults.get(route.row.name);
+  if (fault) {
+    if (fault.times !== undefined && --fault.times <= 0) stub.faults.delete(route.row.name);
+    if (fault.dropAfterApplying) {
+      await answer(stub, route, path, url, request, body).body?.cancel();
+      return droppedResponse();
+    }
+    const faulty = await applyFault(fault, stub.stopping.signal);
+    if (faulty) return faulty;
+  }
+  return answer(stub, route, path, url, request, body);
+}
+
+function answer(
+  stub: Stub,
+  route: Route,
+  path: string,
+  url: URL,
+  request: Request,
+  body: unknown,
+): Response {
+  try {
+    const user = route.row.token
+      ? stub.state.userForToken(
+        bearer(request.headers.get("authorization")),
+        (t) => stub.keycloak.userOf(t),
+      )
+      : ANONYMOUS;
+    checkEncoding(route.row, request.headers.get("content-type"), body);
+    const match = route.pattern.exec(path)!;
+    const params: Record<string, string> = {};
+    route.names.forEach((name, i) => params[name] = decodeURIComponent(match[i + 1]!));
+    const ctx: Context = {
+      state: stub.state,
+      user,
+      path: params,
+      query: url.searchParams,
+      body: (body ?? {}) as Record<string, unknown>,
+    };
+    const reply = HANDLERS[route.row.name](ctx);
+    return json(reply.status, reply.body);
+  } catch (error) {
+    if (error instanceof HttpError) return json(error.status, { error: error.message });
+    if (error instanceof URIError) return json(400, { error: "Malformed path parameter" });
+    return json(500, { error: `Stub failure: ${String(error)}` });
+  }
+}
+
+/** The stub's face for its users: URLs, tokens, what it recorded, and its controls. */
+function serverOf(stub: Stub, origin: string, server: Deno.HttpServer): StubServer {
+  const { keycloak, oauth, faults } = stub;
+  return {
+    url: `${origin}${stub.basePath}`,
     origin,
     tokens: {
       admin: SEED_USERS.admin.token,
       alice: SEED_USERS.alice.token,
       bob: SEED_USERS.bob.token,
     },
-    requests,
+    requests: stub.requests,
     keycloak: {
       url: origin,
       realm: KEYCLOAK_SEED.realm,
@@ -335,8 +352,8 @@ export async function startStub(options: StubOptions = {}): Promise<StubServer> 
       clients: oauth.clients,
       signInAs: (username) => oauth.user = username,
     },
-    state,
-    events,
+    state: stub.state,
+    events: stub.events,
     inject(name, fault) {
       const row = OPERATIONS.find((r) => r.name === name);
       if (!row) throw new Error(`Unknown operation "${name}"`);
@@ -348,11 +365,31 @@ export async function startStub(options: StubOptions = {}): Promise<StubServer> 
     },
     clearFaults: () => faults.clear(),
     async shutdown() {
-      events.closeAll();
-      stopping.abort();
+      stub.events.closeAll();
+      stub.stopping.abort();
       await server.finished;
     },
   };
+}
+
+/** Starts a stub Account Server with the seed data. */
+export async function startStub(options: StubOptions = {}): Promise<StubServer> {
+  const stub = makeStub(options);
+  const tls = options.cert && options.key ? { cert: options.cert, key: options.key } : {};
+  const server = Deno.serve({
+    hostname: options.hostname ?? "127.0.0.1",
+    port: options.port ?? 0,
+    ...tls,
+    signal: stub.stopping.signal,
+    onListen: () => {},
+    onError: (error) => json(500, { error: `Stub failure: ${String(error)}` }),
+  }, (request) => handle(stub, request));
+  const scheme = options.cert ? "https" : "http";
+  const origin = `${scheme}://${hostForUrl(server.addr.hostname)}:${server.addr.port}`;
+  stub.state.setStreamOrigin(origin.replace(/^http/, "ws"));
+  stub.keycloak.origin = origin;
+  await stub.keycloak.ready();
+  return serverOf(stub, origin, server);
 }
 
 /** As strict as the real server: a multipart operation takes only a form, a JSON one JSON. */
