@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { type ApiRv, AsApi } from "../src/api/mod.ts";
 import { describeNoResponse, noResponseReason } from "../src/api/_failure.ts";
-import { credentialsHint, hintFor } from "../src/mcp/mod.ts";
+import { credentialsHint, hintFor } from "../src/mcp/hints.ts";
 import { CredentialsError } from "../src/auth/mod.ts";
 import { startStub } from "../src/stub/mod.ts";
 

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { cleanText } from "../src/mcp/mod.ts";
+import { cleanText } from "../src/mcp/sanitize.ts";
 import { startStub, type StubServer } from "../src/stub/mod.ts";
 import { serveForStub } from "./_helpers.ts";
 

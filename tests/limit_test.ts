@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { type ApiRv } from "../src/api/mod.ts";
-import { toolResult } from "../src/mcp/mod.ts";
+import { toolResult } from "../src/mcp/result.ts";
 import { limitMsg } from "../src/mcp/limit.ts";
 import { type StubServer } from "../src/stub/mod.ts";
 import { seedIds } from "./_helpers.ts";

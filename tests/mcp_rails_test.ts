@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { OPERATIONS } from "../src/api/mod.ts";
 import { redact } from "../src/log.ts";
-import { checkFileRoot, cleanText, mayHideText, selectTools } from "../src/mcp/mod.ts";
+import { checkFileRoot, selectTools } from "../src/mcp/mod.ts";
+import { cleanText, mayHideText } from "../src/mcp/sanitize.ts";
 import { seedIds } from "./_helpers.ts";
 import { openSession, type Session } from "../testing/mod.ts";
 
