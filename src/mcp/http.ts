@@ -54,6 +54,8 @@ export interface HttpOptions {
   maxConnections?: number;
   /** Most sessions open at once (default 1000). */
   maxSessions?: number;
+  /** Most sessions one caller may hold (default a tenth of `maxSessions`, at least 1). */
+  maxSessionsPerCaller?: number;
   /** A session unused this long is closed (default 30 min). */
   sessionIdleMs?: number;
 }
@@ -148,10 +150,13 @@ class BodyBudget {
   }
 }
 
+/** A body declaring at most this many bytes is read outside the shared budget. */
+export const FREE_BODY_BYTES = 16 * 1024;
+
 /**
  * The JSON body of a POST, read within the byte and time limits, or the response refusing it. A
  * body holds its declared length (or the whole cap, when undeclared) of the shared budget while
- * it is read.
+ * it is read, unless it declares at most `FREE_BODY_BYTES`.
  */
 async function readJson(
   request: Request,
@@ -164,7 +169,9 @@ async function readJson(
     return rpcError(413, -32000, `Payload too large: the limit is ${max} bytes`);
   }
   if (!request.body) return rpcError(400, -32700, "Parse error: the body is empty");
-  const share = declared >= 0 ? declared : max;
+  // A small declared body takes no share: like a head, it is bounded by the connection cap, and
+  // bodies that declare the cap and then send nothing cannot stop small requests.
+  const share = declared >= 0 ? (declared <= FREE_BODY_BYTES ? 0 : declared) : max;
   if (!budget.take(share)) {
     return rpcError(503, -32000, "Too many large requests at once: try again shortly", {
       "retry-after": "1",
@@ -208,9 +215,11 @@ async function readBody(
 
 /** Serves MCP over Streamable HTTP until `shutdown()`. */
 export function serveHttp(options: HttpOptions): HttpEndpoint {
+  const maxSessions = options.maxSessions ?? 1000;
   const sessions = new Sessions({
-    max: options.maxSessions ?? 1000,
+    max: maxSessions,
     idleMs: options.sessionIdleMs ?? 30 * 60_000,
+    perOwner: options.maxSessionsPerCaller ?? Math.max(1, Math.ceil(maxSessions / 10)),
   });
   let closing = false;
   const allowedHosts = new Set<string>();
@@ -220,12 +229,19 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
   );
 
   function gate(request: Request): Response | undefined {
-    const url = new URL(request.url);
-    if (url.pathname !== "/mcp") return rpcError(404, -32601, "Not found: the endpoint is /mcp");
+    // Host first: the request's URL is built from it, and one that is not an authority (`a b`,
+    // `[::1`) makes reading `request.url` throw.
     const host = request.headers.get("host") ?? "";
     if (!allowedHosts.has(host.toLowerCase())) {
       return rpcError(403, -32000, `Forbidden: Host "${host}" is not allowed`);
     }
+    let pathname: string;
+    try {
+      pathname = new URL(request.url).pathname;
+    } catch {
+      return rpcError(400, -32000, "Bad request: the request's URL is not valid");
+    }
+    if (pathname !== "/mcp") return rpcError(404, -32601, "Not found: the endpoint is /mcp");
     const origin = request.headers.get("origin");
     if (origin !== null && !options.allowedOrigins.includes(origin) && !ownOrigins.has(origin)) {
       return rpcError(403, -32000, `Forbidden: Origin "${origin}" is not allowed`);
@@ -259,7 +275,7 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
     if (request.method !== "POST" || !isInitializeRequest(body)) {
       return rpcError(400, -32000, "Bad request: no session; send an initialize request first");
     }
-    const release = await sessions.reserve();
+    const release = await sessions.reserve(caller.owner);
     if (!release) {
       return rpcError(503, -32000, "Too many sessions are in use: try again later", {
         "retry-after": "10",
