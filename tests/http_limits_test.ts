@@ -190,17 +190,33 @@ Deno.test("headers that trickle in a line at a time are cut off with 408", () =>
     assert.equal(status, 408);
   }, { headerTimeoutMs: 300 }));
 
-Deno.test("connections past the limit are closed at once, and the server goes on serving", () =>
+Deno.test("past the connection limit, the connection waiting longest for its head gives way", () =>
   withRig(async ({ port, stub, endpoint }) => {
-    // Four connections that send nothing hold every place until their heads time out.
+    // Four connections that send nothing hold every place; before, every new connection was then
+    // closed at once, so they locked honest clients out for as long as they were renewed.
     const idle = await Promise.all(
       Array.from({ length: 4 }, () => Deno.connect({ hostname: "127.0.0.1", port })),
     );
     await new Promise((r) => setTimeout(r, 100));
+    assert.ok(await openSession(endpoint, stub.tokens.alice), "an honest client is served");
+    assert.equal(await idle[0]!.read(new Uint8Array(16)), null, "the oldest idle one was closed");
+    for (const conn of idle) conn.close();
+  }, { maxConnections: 4 }));
+
+Deno.test("past the connection limit with every connection past its head, new ones are closed", () =>
+  withRig(async ({ port, stub, endpoint }) => {
+    // Four bodies that trickle in (their heads are whole) hold every place.
+    const head = headers(port, "Content-Length: 1000\r\n");
+    const busy = await Promise.all(Array.from({ length: 4 }, async () => {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+      await writeAll(conn, new TextEncoder().encode(head));
+      return conn;
+    }));
+    await new Promise((r) => setTimeout(r, 200));
     const extra = await Deno.connect({ hostname: "127.0.0.1", port });
     assert.equal(await extra.read(new Uint8Array(16)), null, "closed without an answer");
     extra.close();
-    for (const conn of idle) conn.close();
+    for (const conn of busy) conn.close();
     await new Promise((r) => setTimeout(r, 100));
     assert.ok(await openSession(endpoint, stub.tokens.alice), "places free again once they close");
   }, { maxConnections: 4 }));

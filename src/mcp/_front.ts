@@ -2,7 +2,8 @@
  * A thin TCP front for the HTTP endpoint, because `Deno.serve` has no header timeout: a client
  * could hold a connection open for ever by sending its headers a byte at a time. The front reads
  * each connection's request head within a time and size limit, marks it `Connection: close` (so
- * every request on the wire is a new connection whose head is timed again), and then relays the
+ * every request on the wire is a new connection whose head is timed again; a head with a line not
+ * ended by CRLF is refused, so the server cannot see a head end before that), and then relays the
  * connection to the real server on an internal loopback port. Bodies are timed by the server.
  *
  * @module
@@ -18,7 +19,10 @@ export interface FrontOptions {
   headerTimeoutMs?: number;
   /** Largest request head, in bytes (default 64 KiB). */
   maxHeaderBytes?: number;
-  /** Most client connections at once; more are closed at once (default 2048). */
+  /**
+   * Most client connections at once (default 2048); past it the one waiting longest for its head
+   * is closed, or the new one when none is.
+   */
   maxConnections?: number;
 }
 
@@ -37,6 +41,19 @@ function headEnd(bytes: Uint8Array, from: number): number {
     if (END_OF_HEAD.every((b, k) => bytes[i + k] === b)) return i + 4;
   }
   return -1;
+}
+
+/**
+ * Whether every line of `head` ends in CRLF. The server also ends a line (and so the head) at a
+ * bare LF: such a head would end, for the server, before the `Connection: close` the front adds,
+ * which would then be read as body and leave the connection open with its later heads untimed.
+ */
+function crlfOnly(head: Uint8Array): boolean {
+  for (let i = 0; i < head.length; i++) {
+    if (head[i] === 10 && head[i - 1] !== 13) return false;
+    if (head[i] === 13 && head[i + 1] !== 10) return false;
+  }
+  return true;
 }
 
 /** The head with any Connection or Keep-Alive header replaced by `Connection: close`. */
@@ -90,7 +107,12 @@ async function readHead(
       grown.set(chunk.subarray(0, n), from);
       bytes = grown;
       const end = headEnd(bytes, from);
-      if (end >= 0) return { head: bytes.subarray(0, end), rest: bytes.subarray(end) };
+      if (end >= 0) {
+        const head = bytes.subarray(0, end);
+        if (crlfOnly(head)) return { head, rest: bytes.subarray(end) };
+        reply(conn, "400 Bad Request");
+        return undefined;
+      }
       if (bytes.length > maxBytes) {
         reply(conn, "431 Request Header Fields Too Large");
         return undefined;
@@ -107,18 +129,21 @@ async function readHead(
 export function serveFront(options: FrontOptions): Front {
   const listener = Deno.listen({ hostname: options.hostname, port: options.port });
   const open = new Set<Deno.Conn>();
-  let clients = 0;
+  /** Client connections, and those of them still sending their head (oldest first). */
+  const clients = new Set<Deno.Conn>();
+  const reading = new Set<Deno.Conn>();
   let closed = false;
 
   async function relay(conn: Deno.Conn): Promise<void> {
     open.add(conn);
     let upstream: Deno.Conn | undefined;
     try {
+      reading.add(conn);
       const read = await readHead(
         conn,
         options.headerTimeoutMs ?? 10_000,
         options.maxHeaderBytes ?? 64 * 1024,
-      );
+      ).finally(() => reading.delete(conn));
       if (!read) return;
       upstream = await Deno.connect({ hostname: "127.0.0.1", port: options.target });
       open.add(upstream);
@@ -135,6 +160,7 @@ export function serveFront(options: FrontOptions): Front {
     } finally {
       close(conn);
       open.delete(conn);
+      clients.delete(conn);
       if (upstream) {
         close(upstream);
         open.delete(upstream);
@@ -152,12 +178,20 @@ export function serveFront(options: FrontOptions): Front {
         if (!closed) await new Promise((r) => setTimeout(r, 50));
         continue;
       }
-      if (clients >= (options.maxConnections ?? 2048)) {
-        close(conn);
-        continue;
+      if (clients.size >= (options.maxConnections ?? 2048)) {
+        // Full: the connection that has waited longest for its head gives way (connections that
+        // send nothing cannot lock honest clients out); if every one is past its head, the new one.
+        const oldest = reading.values().next().value;
+        if (!oldest) {
+          close(conn);
+          continue;
+        }
+        reading.delete(oldest);
+        clients.delete(oldest);
+        close(oldest);
       }
-      clients++;
-      void relay(conn).finally(() => clients--);
+      clients.add(conn);
+      void relay(conn);
     }
   })();
 

@@ -26,6 +26,11 @@ export interface SessionLimits {
   max: number;
   /** A session unused this long is closed (milliseconds, default 30 min). */
   idleMs: number;
+  /**
+   * Most sessions one owner other than "" may hold (default `max`); at it, the owner's own least
+   * recently used idle session makes room, so one caller cannot push other callers' sessions out.
+   */
+  perOwner?: number;
   /** The clock, in milliseconds (for tests). */
   now?: () => number;
 }
@@ -35,6 +40,8 @@ export class Sessions {
   #open = new Map<string, Session>();
   /** Places promised to sessions being opened, so concurrent openings cannot pass the cap. */
   #reserved = 0;
+  /** The same, by owner. */
+  #reservedBy = new Map<string, number>();
   #limits: SessionLimits;
   #now: () => number;
   #sweeper: ReturnType<typeof setInterval>;
@@ -70,31 +77,55 @@ export class Sessions {
   }
 
   /**
-   * A place for a new session: below the cap, or once the least recently used idle session has
-   * been closed to make room; undefined when every session is busy. Call the returned function
-   * once the opening has finished (the session is then counted as open, or was never made).
+   * A place for a new session of `owner`: below the caps, or once the least recently used idle
+   * session (the owner's own, when the owner is at their cap) has been closed to make room;
+   * undefined when every candidate is busy. Call the returned function once the opening has
+   * finished (the session is then counted as open, or was never made).
    */
-  async reserve(): Promise<(() => void) | undefined> {
+  async reserve(owner = ""): Promise<(() => void) | undefined> {
     this.closeIdle();
-    if (this.#open.size + this.#reserved >= this.#limits.max) {
-      let oldest: [string, Session] | undefined;
-      for (const entry of this.#open) {
-        if (entry[1].busy === 0 && (!oldest || entry[1].lastActive < oldest[1].lastActive)) {
-          oldest = entry;
-        }
-      }
-      if (!oldest) return undefined;
-      this.#open.delete(oldest[0]);
-      this.#reserved++;
-      await oldest[1].server.close().catch(() => {});
-    } else {
-      this.#reserved++;
+    const perOwner = this.#limits.perOwner ?? this.#limits.max;
+    let evict: [string, Session] | undefined;
+    // "" is everyone sending no token (the server's credentials): one owner, not one caller.
+    if (owner !== "" && this.#count(owner) >= perOwner) {
+      evict = this.#oldestIdle(owner);
+      if (!evict) return undefined;
+    } else if (this.#open.size + this.#reserved >= this.#limits.max) {
+      evict = this.#oldestIdle();
+      if (!evict) return undefined;
     }
+    if (evict) this.#open.delete(evict[0]);
+    this.#reserved++;
+    this.#reservedBy.set(owner, (this.#reservedBy.get(owner) ?? 0) + 1);
+    if (evict) await evict[1].server.close().catch(() => {});
     let released = false;
     return () => {
-      if (!released) this.#reserved--;
+      if (released) return;
       released = true;
+      this.#reserved--;
+      const left = (this.#reservedBy.get(owner) ?? 1) - 1;
+      if (left > 0) this.#reservedBy.set(owner, left);
+      else this.#reservedBy.delete(owner);
     };
+  }
+
+  /** Sessions of `owner`, open or being opened. */
+  #count(owner: string): number {
+    let count = this.#reservedBy.get(owner) ?? 0;
+    for (const session of this.#open.values()) if (session.owner === owner) count++;
+    return count;
+  }
+
+  /** The least recently used idle session (of `owner`, if given). */
+  #oldestIdle(owner?: string): [string, Session] | undefined {
+    let oldest: [string, Session] | undefined;
+    for (const entry of this.#open) {
+      if (owner !== undefined && entry[1].owner !== owner) continue;
+      if (entry[1].busy === 0 && (!oldest || entry[1].lastActive < oldest[1].lastActive)) {
+        oldest = entry;
+      }
+    }
+    return oldest;
   }
 
   /** Marks a request into `session`; the returned response is tracked until it ends. */

@@ -57,6 +57,8 @@ export interface HttpOptions {
   maxConnections?: number;
   /** Most sessions open at once (default 1000). */
   maxSessions?: number;
+  /** Most sessions one caller may hold (default a tenth of `maxSessions`, at least 1). */
+  maxSessionsPerCaller?: number;
   /** A session unused this long is closed (default 30 min). */
   sessionIdleMs?: number;
   /** Keep no session: a server and transport per request (see `_stateless.ts`). */
@@ -92,6 +94,15 @@ function rpcError(status: number, code: number, message: string, headers = {}): 
     status,
     headers,
   });
+}
+
+/** The request's URL; none when its Host is not an authority (`a b`, `[::1`): it throws. */
+function urlOf(request: Request): URL | undefined {
+  try {
+    return new URL(request.url);
+  } catch {
+    return undefined;
+  }
 }
 
 function bearerOf(request: Request): string | undefined {
@@ -157,10 +168,13 @@ class BodyBudget {
   }
 }
 
+/** A body declaring at most this many bytes is read outside the shared budget. */
+export const FREE_BODY_BYTES = 16 * 1024;
+
 /**
  * The JSON body of a POST, read within the byte and time limits, or the response refusing it. A
  * body holds its declared length (or the whole cap, when undeclared) of the shared budget while
- * it is read.
+ * it is read, unless it declares at most `FREE_BODY_BYTES`.
  */
 async function readJson(
   request: Request,
@@ -173,7 +187,9 @@ async function readJson(
     return rpcError(413, -32000, `Payload too large: the limit is ${max} bytes`);
   }
   if (!request.body) return rpcError(400, -32700, "Parse error: the body is empty");
-  const share = declared >= 0 ? declared : max;
+  // A small declared body takes no share: like a head, it is bounded by the connection cap, and
+  // bodies that declare the cap and then send nothing cannot stop small requests.
+  const share = declared >= 0 ? (declared <= FREE_BODY_BYTES ? 0 : declared) : max;
   if (!budget.take(share)) {
     return rpcError(503, -32000, "Too many large requests at once: try again shortly", {
       "retry-after": "1",
@@ -233,9 +249,11 @@ class McpHttp {
 
   constructor(options: HttpOptions) {
     this.#options = options;
+    const maxSessions = options.maxSessions ?? 1000;
     this.sessions = new Sessions({
-      max: options.maxSessions ?? 1000,
+      max: maxSessions,
       idleMs: options.sessionIdleMs ?? 30 * 60_000,
+      perOwner: options.maxSessionsPerCaller ?? Math.max(1, Math.ceil(maxSessions / 10)),
     });
     this.#budget = new BodyBudget(
       options.bodyBudgetBytes ?? 16 * (options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES),
@@ -246,6 +264,11 @@ class McpHttp {
 
   /** The metadata and probes first (no token needed); then MCP, its 401s naming the metadata. */
   async serve(request: Request): Promise<Response> {
+    if (!urlOf(request)) {
+      // Not a URL authority, so not an allowed Host either; the probes need a URL to route.
+      const host = request.headers.get("host") ?? "";
+      return rpcError(403, -32000, `Forbidden: Host "${host}" is not allowed`);
+    }
     const answered = serveMetadata(request, this.#resource) ?? await this.#probes(request);
     if (answered) return answered;
     const response = await this.#handle(request);
@@ -258,11 +281,13 @@ class McpHttp {
   }
 
   #gate(request: Request): Response | undefined {
-    const url = new URL(request.url);
-    if (url.pathname !== "/mcp") return rpcError(404, -32601, "Not found: the endpoint is /mcp");
+    // Host first: the request's URL is built from it (see `serve`).
     const host = request.headers.get("host") ?? "";
     if (!this.allowedHosts.has(host.toLowerCase())) {
       return rpcError(403, -32000, `Forbidden: Host "${host}" is not allowed`);
+    }
+    if (urlOf(request)?.pathname !== "/mcp") {
+      return rpcError(404, -32601, "Not found: the endpoint is /mcp");
     }
     const origin = request.headers.get("origin");
     const allowed = this.#options.allowedOrigins.includes(origin ?? "") ||
@@ -297,7 +322,7 @@ class McpHttp {
     if (request.method !== "POST" || !isInitializeRequest(body)) {
       return rpcError(400, -32000, "Bad request: no session; send an initialize request first");
     }
-    const release = await this.sessions.reserve();
+    const release = await this.sessions.reserve(caller.owner);
     if (!release) {
       return rpcError(503, -32000, "Too many sessions are in use: try again later", {
         "retry-after": "10",
