@@ -26,6 +26,7 @@ import {
 } from "../src/mcp/mod.ts";
 import { NoCredentials, StaticToken, type TokenSource } from "../src/auth/mod.ts";
 import { startStub, type StubOptions, type StubServer } from "../src/stub/mod.ts";
+import { TokenVerifier } from "../src/auth/verify.ts";
 
 /** The first message of an MCP client: `initialize`, with id `id`. */
 export function initializeRequest(id = 1, name = "test"): Record<string, unknown> {
@@ -140,6 +141,52 @@ export async function openSession(options: SessionOptions = {}): Promise<Session
     async [Symbol.asyncDispose]() {
       await client.close();
       await server.close();
+      await stub.shutdown();
+    },
+  };
+}
+
+/** How an HTTP endpoint for a fresh stub is set up. */
+export type EndpointOptions = Parameters<typeof serveForStub>[1] & {
+  /** Verify callers' tokens against the stub's Keycloak (its JWKS, refetched without delay). */
+  keycloak?: boolean;
+};
+
+/** The MCP HTTP endpoint of a fresh stub; `await using` shuts both down. */
+export interface Endpoint extends AsyncDisposable {
+  stub: StubServer;
+  endpoint: HttpEndpoint;
+  /** The port clients connect to. */
+  port: number;
+}
+
+/**
+ * Starts a stub and serves MCP over HTTP for it on 127.0.0.1: the one set-up of the HTTP tests.
+ *
+ * @example
+ * ```ts
+ * await using http = await openEndpoint({ keycloak: true });
+ * const response = await fetch(http.endpoint.url, { method: "POST" });
+ * ```
+ */
+export async function openEndpoint(options: EndpointOptions = {}): Promise<Endpoint> {
+  const stub = await startStub();
+  const { keycloak, ...http } = options;
+  const verifier = keycloak
+    ? new TokenVerifier({
+      url: stub.keycloak.url,
+      realm: stub.keycloak.realm,
+      clientId: stub.keycloak.clientId,
+      refetchAfterS: 0,
+    })
+    : undefined;
+  const endpoint = serveForStub(stub, { graceMs: 100, verifier, ...http });
+  return {
+    stub,
+    endpoint,
+    port: Number(new URL(endpoint.url).port),
+    async [Symbol.asyncDispose]() {
+      await endpoint.shutdown();
       await stub.shutdown();
     },
   };

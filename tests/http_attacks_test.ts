@@ -5,38 +5,19 @@
  * is not a URL authority.
  */
 import assert from "node:assert/strict";
-import { TokenVerifier } from "../src/auth/verify.ts";
-import type { HttpEndpoint, HttpOptions } from "../src/mcp/mod.ts";
-import { KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
-import { initializeRequest, serveForStub } from "./_helpers.ts";
+import type { HttpOptions } from "../src/mcp/mod.ts";
+import { KEYCLOAK_SEED, type StubServer } from "../src/stub/mod.ts";
+import { initializeRequest } from "./_helpers.ts";
+import { type Endpoint, openEndpoint } from "../testing/mod.ts";
 
 const MiB = 1024 * 1024;
 
-interface Rig {
-  stub: StubServer;
-  endpoint: HttpEndpoint;
-  port: number;
-}
-
 async function withRig(
-  fn: (rig: Rig) => Promise<void>,
+  fn: (rig: Endpoint) => Promise<void>,
   options: { keycloak?: boolean; http?: Partial<HttpOptions> } = {},
 ): Promise<void> {
-  const stub = await startStub();
-  const verifier = options.keycloak
-    ? new TokenVerifier({
-      url: stub.keycloak.url,
-      realm: stub.keycloak.realm,
-      clientId: stub.keycloak.clientId,
-    })
-    : undefined;
-  const endpoint = serveForStub(stub, { graceMs: 100, verifier, ...options.http });
-  try {
-    await fn({ stub, endpoint, port: Number(new URL(endpoint.url).port) });
-  } finally {
-    await endpoint.shutdown();
-    await stub.shutdown();
-  }
+  await using rig = await openEndpoint({ keycloak: options.keycloak, ...options.http });
+  await fn(rig);
 }
 
 const encoder = new TextEncoder();
@@ -74,7 +55,7 @@ const JSON_HEADERS = {
   accept: "application/json, text/event-stream",
 };
 
-function post(rig: Rig, token: string, body: unknown, sessionId?: string): Promise<Response> {
+function post(rig: Endpoint, token: string, body: unknown, sessionId?: string): Promise<Response> {
   return fetch(rig.endpoint.url, {
     method: "POST",
     headers: {
@@ -86,14 +67,14 @@ function post(rig: Rig, token: string, body: unknown, sessionId?: string): Promi
   });
 }
 
-async function openSession(rig: Rig, token: string): Promise<string> {
+async function openSession(rig: Endpoint, token: string): Promise<string> {
   const response = await post(rig, token, initializeRequest());
   assert.equal(response.status, 200);
   await response.body?.cancel();
   return response.headers.get("mcp-session-id")!;
 }
 
-async function ping(rig: Rig, token: string, sessionId: string): Promise<number> {
+async function ping(rig: Endpoint, token: string, sessionId: string): Promise<number> {
   const response = await post(rig, token, { jsonrpc: "2.0", id: 9, method: "ping" }, sessionId);
   await response.body?.cancel();
   return response.status;

@@ -7,36 +7,21 @@ import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
-import { TokenVerifier } from "../src/auth/verify.ts";
 import type { HttpEndpoint, HttpOptions } from "../src/mcp/mod.ts";
-import { KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
-import { initializeRequest, seedIds, serveForStub } from "./_helpers.ts";
-
-interface Rig {
-  stub: StubServer;
-  endpoint: HttpEndpoint;
-}
+import { KEYCLOAK_SEED, type StubServer } from "../src/stub/mod.ts";
+import { initializeRequest, seedIds } from "./_helpers.ts";
+import { type Endpoint, openEndpoint } from "../testing/mod.ts";
 
 async function withRig(
-  fn: (rig: Rig) => Promise<void>,
+  fn: (rig: Endpoint) => Promise<void>,
   options: { keycloak?: boolean; http?: Partial<HttpOptions> } = {},
 ): Promise<void> {
-  const stub = await startStub();
-  const verifier = options.keycloak
-    ? new TokenVerifier({
-      url: stub.keycloak.url,
-      realm: stub.keycloak.realm,
-      clientId: stub.keycloak.clientId,
-      refetchAfterS: 0,
-    })
-    : undefined;
-  const endpoint = serveForStub(stub, { verifier, ...options.http });
-  try {
-    await fn({ stub, endpoint });
-  } finally {
-    await endpoint.shutdown();
-    await stub.shutdown();
-  }
+  await using rig = await openEndpoint({
+    keycloak: options.keycloak,
+    graceMs: undefined,
+    ...options.http,
+  });
+  await fn(rig);
 }
 
 /** A token from the stub Keycloak's password grant, in `realm`. */

@@ -5,23 +5,17 @@
  */
 import assert from "node:assert/strict";
 import type { HttpEndpoint, HttpOptions } from "../src/mcp/mod.ts";
-import { startStub, type StubServer } from "../src/stub/mod.ts";
-import { initializeRequest, serveForStub } from "./_helpers.ts";
+import { initializeRequest } from "./_helpers.ts";
+import { type Endpoint, openEndpoint } from "../testing/mod.ts";
 
 const MiB = 1024 * 1024;
 
 async function withRig(
-  fn: (rig: { stub: StubServer; endpoint: HttpEndpoint; port: number }) => Promise<void>,
+  fn: (rig: Endpoint) => Promise<void>,
   options: Partial<HttpOptions> = {},
 ): Promise<void> {
-  const stub = await startStub();
-  const endpoint = serveForStub(stub, { graceMs: 100, ...options });
-  try {
-    await fn({ stub, endpoint, port: Number(new URL(endpoint.url).port) });
-  } finally {
-    await endpoint.shutdown();
-    await stub.shutdown();
-  }
+  await using rig = await openEndpoint(options);
+  await fn(rig);
 }
 
 /** Writes all of `bytes` (a single write may take only part). */
