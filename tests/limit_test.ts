@@ -190,3 +190,18 @@ Deno.test("a tool call answered with 10,000 small lists is cut and answers in bo
     const kept = (msgOf(result).truncated as Note).kept["(the answer)"];
     assert.match(kept ?? "", /^\d+ of 10000 keys$/);
   }));
+
+Deno.test("an answer nested thousands of levels deep is refused as a failure, not a crash", () => {
+  let value: unknown = "hidden\u200bcharacter";
+  for (let i = 0; i < 20_000; i++) value = { a: value };
+  const result = toolResult(
+    { success: true, msg: value as Record<string, unknown>, http_status_code: 200 },
+    { maxBytes: 65_536 },
+  );
+  assert.equal(result.isError, true);
+  assert.deepEqual(result.structuredContent, {
+    success: false,
+    msg: { error: "Cannot call: the answer is nested too deeply to show" },
+    http_status_code: 200,
+  });
+});

@@ -33,7 +33,19 @@ export function toolResult(rv: ApiRv, options: ResultOptions = {}): CallToolResu
   if (!rv.success && operatorMustAct(rv, options)) {
     logFailure(redact(String(rv.msg.error), secrets), hint);
   }
-  return build(rv, options.maxBytes ?? DEFAULT_MAX_RESULT_BYTES, hint, secrets);
+  try {
+    return build(rv, options.maxBytes ?? DEFAULT_MAX_RESULT_BYTES, hint, secrets);
+  } catch (error) {
+    // Cleaning and cutting walk the answer; one nested thousands of levels deep overflows them.
+    if (!(error instanceof RangeError)) throw error;
+    const name = options.row?.name ?? "call";
+    const deep = {
+      success: false,
+      msg: { error: `Cannot ${name}: the answer is nested too deeply to show` },
+      http_status_code: rv.http_status_code,
+    };
+    return build(deep, options.maxBytes ?? DEFAULT_MAX_RESULT_BYTES, undefined);
+  }
 }
 
 /** The result of a call `name` that failed because no token could be had; logged to stderr. */
