@@ -85,7 +85,9 @@ for (const stateless of [false, true]) {
       ]
     ) {
       const answer = await raw(r.port, `GET ${path} HTTP/1.1\r\nHost: evil.example`);
-      assert.doesNotMatch(answer, /evil\.example/, answer);
+      // Refused as /mcp itself would be (the refusal echoes the Host, naming no resource).
+      assert.equal(statusOf(answer), 403, answer);
+      assert.doesNotMatch(answer, /"resource"|http:\/\/evil\.example/, answer);
     }
   });
 
