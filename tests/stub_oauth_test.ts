@@ -251,6 +251,42 @@ Deno.test("a refresh token buys a new access token, for the client it was issued
   assert.equal(stolen.body.error, "invalid_grant");
 });
 
+Deno.test("a registered client's refresh token is refused to the API's own client", async () => {
+  await using f = await fixture();
+  const clientId = await registerPublic(f.realm);
+  const granted = await exchange(f.realm, clientId, await codeFor(f.realm, clientId));
+  const stolen = await token(f.realm, {
+    grant_type: "refresh_token",
+    client_id: f.stub.keycloak.clientId,
+    refresh_token: String(granted.body.refresh_token),
+  });
+  assert.equal(stolen.status, 400);
+  assert.equal(stolen.body.error, "invalid_grant");
+  assert.equal(stolen.body.access_token, undefined);
+});
+
+Deno.test("a code is refused without a verifier, even one whose challenge is the empty string's", async () => {
+  await using f = await fixture();
+  const clientId = await registerPublic(f.realm);
+  const response = await authorize(f.realm, {
+    response_type: "code",
+    client_id: clientId,
+    redirect_uri: REDIRECT,
+    // S256 of "": a client that sends no verifier at all would match it.
+    code_challenge: "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU",
+    code_challenge_method: "S256",
+  });
+  const code = new URL(response.headers.get("location")!).searchParams.get("code")!;
+  const granted = await token(f.realm, {
+    grant_type: "authorization_code",
+    client_id: clientId,
+    code,
+    redirect_uri: REDIRECT,
+  });
+  assert.equal(granted.status, 400);
+  assert.equal(granted.body.error, "invalid_grant");
+});
+
 Deno.test("a confidential client's code is refused without its secret and accepted with it", async () => {
   await using f = await fixture();
   const registered = await (await register(f.realm, { redirect_uris: [REDIRECT] })).json();

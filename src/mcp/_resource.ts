@@ -19,10 +19,14 @@ export interface ResourceOptions {
 /** The well-known path of the Protected Resource Metadata. */
 export const METADATA_PATH = "/.well-known/oauth-protected-resource";
 
-/** The URL of the MCP endpoint as clients see it, the `resource` of the metadata. */
+/**
+ * The URL of the MCP endpoint as clients see it, the `resource` of the metadata: the public URL,
+ * else the request's `Host` (which the caller has checked against the allowed hosts). Never the
+ * request target: a request may name any URL there (`POST http://evil.example/mcp`).
+ */
 export function resourceUrl(request: Request, options: ResourceOptions): string {
   if (options.publicUrl) return options.publicUrl;
-  return `${new URL(request.url).origin}/mcp`;
+  return `http://${(request.headers.get("host") ?? "").toLowerCase()}/mcp`;
 }
 
 /** The URL of the metadata for the endpoint (RFC 9728's path-suffixed form), if it is served. */
@@ -32,23 +36,15 @@ export function metadataUrl(request: Request, options: ResourceOptions): string 
   return `${resource.origin}${METADATA_PATH}${resource.pathname}`;
 }
 
-/** The `WWW-Authenticate` value of a 401: Bearer, with the metadata's URL where there is one. */
-export function bearerChallenge(
-  request: Request,
-  options: ResourceOptions,
-  error?: { code: string; description: string },
-): string {
-  const params = ['realm="squonk2-as-mcp"'];
-  const metadata = metadataUrl(request, options);
-  if (metadata) params.push(`resource_metadata="${metadata}"`);
-  if (error) {
-    params.push(`error="${error.code}"`, `error_description="${quoted(error.description)}"`);
-  }
-  return `Bearer ${params.join(", ")}`;
-}
-
-function quoted(text: string): string {
-  return text.replace(/["\\]/g, "'");
+/**
+ * A `WWW-Authenticate` value: Bearer with these parameters, each value a quoted string (a quote
+ * or backslash in a value becomes `'`, so no value can end early and add parameters).
+ */
+export function bearerChallenge(params: Record<string, string>): string {
+  const quoted = Object.entries(params).map(([name, value]) =>
+    `${name}="${value.replace(/["\\\r\n]/g, "'")}"`
+  );
+  return `Bearer ${quoted.join(", ")}`;
 }
 
 /**

@@ -18,7 +18,13 @@ import type { Activity } from "./activity.ts";
 import { type Session, Sessions } from "./_sessions.ts";
 import { type Front, serveFront } from "./_front.ts";
 
-import { healthProbes, metadataUrl, type ResourceOptions, serveMetadata } from "./_resource.ts";
+import {
+  bearerChallenge,
+  healthProbes,
+  metadataUrl,
+  type ResourceOptions,
+  serveMetadata,
+} from "./_resource.ts";
 import { answerStateless } from "./_stateless.ts";
 
 /** Checks a caller's token; see `TokenVerifier` in src/auth/verify.ts. */
@@ -122,9 +128,9 @@ interface Caller {
 }
 
 function unauthorized(why: string, error?: string): Response {
-  const detail = error ? `, error="${error}", error_description="${why}"` : "";
+  const detail: Record<string, string> = error ? { error, error_description: why } : {};
   return rpcError(401, -32001, `Unauthorized: ${why}`, {
-    "www-authenticate": `Bearer realm="squonk2-as-mcp"${detail}`,
+    "www-authenticate": bearerChallenge({ realm: "squonk2-as-mcp", ...detail }),
   });
 }
 
@@ -269,21 +275,31 @@ class McpHttp {
       const host = request.headers.get("host") ?? "";
       return rpcError(403, -32000, `Forbidden: Host "${host}" is not allowed`);
     }
-    const answered = serveMetadata(request, this.#resource) ?? await this.#probes(request);
+    // The metadata names the endpoint by its Host unless a public URL is given: only an allowed
+    // one (any other falls through to the gate's 403).
+    const named = this.#resource.publicUrl !== undefined || this.#hostAllowed(request);
+    const answered = (named ? serveMetadata(request, this.#resource) : undefined) ??
+      await this.#probes(request);
     if (answered) return answered;
     const response = await this.#handle(request);
+    // A 401 comes only past the gate, so its Host is an allowed one.
     const metadata = response.status === 401 ? metadataUrl(request, this.#resource) : undefined;
     const challenge = response.headers.get("www-authenticate");
     if (metadata && challenge) {
-      response.headers.set("www-authenticate", `${challenge}, resource_metadata="${metadata}"`);
+      const param = bearerChallenge({ resource_metadata: metadata }).slice("Bearer ".length);
+      response.headers.set("www-authenticate", `${challenge}, ${param}`);
     }
     return response;
+  }
+
+  #hostAllowed(request: Request): boolean {
+    return this.allowedHosts.has((request.headers.get("host") ?? "").toLowerCase());
   }
 
   #gate(request: Request): Response | undefined {
     // Host first: the request's URL is built from it (see `serve`).
     const host = request.headers.get("host") ?? "";
-    if (!this.allowedHosts.has(host.toLowerCase())) {
+    if (!this.#hostAllowed(request)) {
       return rpcError(403, -32000, `Forbidden: Host "${host}" is not allowed`);
     }
     if (urlOf(request)?.pathname !== "/mcp") {

@@ -89,7 +89,10 @@ export class StubKeycloak {
   /** The base URL the realms' issuers are under; set once the server listens. */
   origin = "";
   #realms = new Map<string, Promise<Realm>>();
-  #issued = new Map<string, { username: string; typ: string; exp: number; kid: string }>();
+  #issued = new Map<
+    string,
+    { username: string; typ: string; exp: number; kid: string; azp: string }
+  >();
   #lifetimeS: number;
   #now: () => number;
 
@@ -218,6 +221,10 @@ export class StubKeycloak {
       if (!issued || issued.typ !== "Refresh" || !(issued.exp * 1000 > this.#now())) {
         return fail(400, "invalid_grant", "Token is not active");
       }
+      // A refresh token belongs to the client it was issued to (a signed-in client's, too).
+      if (issued.azp !== record.client_id) {
+        return fail(400, "invalid_grant", "Token client and authorized client don't match");
+      }
       username = issued.username;
       record.username = username;
     } else {
@@ -265,6 +272,7 @@ export class StubKeycloak {
       typ: String(payload.typ),
       exp: Number(payload.exp),
       kid: key.kid,
+      azp: String(payload.azp),
     });
     return token;
   }

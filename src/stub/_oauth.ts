@@ -274,7 +274,9 @@ export class StubOAuth {
       return "Code not valid";
     }
     if (form.get("redirect_uri") !== grant.redirectUri) return "Incorrect redirect_uri";
-    if (await s256(form.get("code_verifier") ?? "") !== grant.challenge) {
+    // RFC 7636: a verifier of 43 to 128 unreserved characters; none (or "") is no verifier.
+    const verifier = form.get("code_verifier") ?? "";
+    if (!/^[\w.~-]{43,128}$/.test(verifier) || await s256(verifier) !== grant.challenge) {
       return "PKCE verification failed: Code mismatch";
     }
     return { ...grant, expiresAt: 0 };
