@@ -236,3 +236,11 @@ Deno.test("leaving a tool out keeps the rest of a sentence that names it among o
     .merchant_id!;
   assert.equal(merchantId.description, "Merchant id (an integer)");
 });
+
+Deno.test("the instructions point to run_program only where code mode is on", async () => {
+  const off = await listingOf();
+  assert.doesNotMatch(off.instructions, /run_program/);
+  assert.match(off.instructions, /What happened lately on your accounts: read_event_stream\./);
+  const on = await listingOf({ codeMode: true });
+  assert.match(on.instructions, /run_program runs one short program that makes them/);
+});

@@ -60,7 +60,9 @@ export const INSTRUCTIONS =
 - Ids look like org-<uuid>, unit-<uuid>, product-<uuid>, asset-<uuid>; users are plain usernames; merchants and event streams have integer ids. Find ids with the list tools (get_organisations, get_units, get_available_products, get_available_assets) rather than guessing.
 - You act as the user whose credentials this server holds (see get_account). Members may act on their Organisations and Units; admins on everything.
 - Every tool takes an optional timeout_s: seconds to wait for the AS (default 4, from ${MIN_TIMEOUT_S} to ${MAX_TIMEOUT_S}). Every tool refuses arguments it does not list.
-- Every tool returns { success, msg, http_status_code }: msg is the AS's answer, or { error, hint } on failure. http_status_code 0 means no answer came (or the request was refused before sending).`;
+- Every tool returns { success, msg, http_status_code }: msg is the AS's answer, or { error, hint } on failure. http_status_code 0 means no answer came (or the request was refused before sending).
+- For a question that takes many calls, run_program runs one short program that makes them and returns only the answer.
+- What happened lately on your accounts: read_event_stream.`;
 
 /**
  * `tools/call` as the SDK receives it, with `arguments` passed on untouched: the SDK's own
@@ -180,7 +182,10 @@ export function createServer(options: ServerOptions): Server {
   const offered = new Map(
     allTools(options, events).filter((t) => selected.has(t.name)).map((t) => [t.name, t]),
   );
-  const absent = [...ALL_TOOLS.keys()].filter((name) => !offered.has(name));
+  // run_program joins the offered tools below, once `dispatch` exists to give it.
+  const absent = [...ALL_TOOLS.keys()].filter((name) =>
+    !offered.has(name) && !(name === RUN_PROGRAM && selected.has(name))
+  );
   const server = new Server(
     { name: "squonk2-as-mcp", title: "Squonk2 Account Server", version: options.version },
     {
