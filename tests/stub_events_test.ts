@@ -190,3 +190,25 @@ Deno.test("a charge reaches the members of the product's unit, not bob", async (
   ]);
   assert.deepEqual(stub.events.events(ids.bobStream), []);
 });
+
+Deno.test("with sampleEvents, admin's and alice's streams start with three charges; without, empty", async () => {
+  const sample = await startStub({ sampleEvents: true });
+  const plain = await startStub();
+  try {
+    const streamOf = (stub: StubServer, user: string) =>
+      [...stub.state.streams.values()].find((s) => s.owner === user)!.id;
+    const alice = (stub: StubServer) => streamOf(stub, "alice");
+    assert.equal(sample.events.events(streamOf(sample, "admin")).length, 3);
+    const events = sample.events.events(alice(sample));
+    assert.deepEqual(events.map((e) => e.type), [
+      PROCESSING_CHARGE,
+      PROCESSING_CHARGE,
+      PROCESSING_CHARGE,
+    ]);
+    assert.deepEqual(events.map((e) => e.body.coins), ["12", "40", "3"]);
+    assert.deepEqual(plain.events.events(alice(plain)), []);
+  } finally {
+    await sample.shutdown();
+    await plain.shutdown();
+  }
+});

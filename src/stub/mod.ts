@@ -51,6 +51,8 @@ export interface StubOptions {
   tokenLifetimeS?: number;
   /** The user the stub Keycloak's authorization endpoint signs in (default `alice`). */
   signInAs?: string;
+  /** Start the event streams with a few processing charges, so a demo has events to read. */
+  sampleEvents?: boolean;
 }
 
 /** A request as the stub received it. */
@@ -372,6 +374,15 @@ function serverOf(stub: Stub, origin: string, server: Deno.HttpServer): StubServ
   };
 }
 
+/** Three processing charges to the Chemistry storage Product, by the demo's admin: their streams and its Unit's users'. */
+function publishSampleEvents(stub: Stub): void {
+  const product = [...stub.state.products.values()].find((p) => p.name === "Chemistry storage");
+  if (!product) return;
+  for (const [name, coins] of [["fragment-screen", "12"], ["docking", "40"], ["storage", "3"]]) {
+    stub.events.charge(product.id, { coins: coins!, name: name!, user: "admin" });
+  }
+}
+
 /** Starts a stub Account Server with the seed data. */
 export async function startStub(options: StubOptions = {}): Promise<StubServer> {
   const stub = makeStub(options);
@@ -389,6 +400,7 @@ export async function startStub(options: StubOptions = {}): Promise<StubServer> 
   stub.state.setStreamOrigin(origin.replace(/^http/, "ws"));
   stub.keycloak.origin = origin;
   await stub.keycloak.ready();
+  if (options.sampleEvents) publishSampleEvents(stub);
   return serverOf(stub, origin, server);
 }
 
