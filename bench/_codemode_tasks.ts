@@ -111,7 +111,7 @@ return answer;`,
       const answer: Record<string, string[]> = {};
       for (const m of merchants) {
         answer[m.name] = assets
-          .filter((a: { merchants: number[] }) => a.merchants.includes(m.id))
+          .filter((a: { merchants: { id: number }[] }) => a.merchants.some((x) => x.id === m.id))
           .map((a: { name: string }) => a.name).sort();
       }
       return answer;
@@ -122,7 +122,7 @@ return answer;`,
 ]);
 return Object.fromEntries(merchants.map((m) => [
   m.name,
-  assets.filter((a) => a.merchants.includes(m.id)).map((a) => a.name).sort(),
+  assets.filter((a) => a.merchants.some((x) => x.id === m.id)).map((a) => a.name).sort(),
 ]));`,
   },
   {

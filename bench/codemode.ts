@@ -16,7 +16,7 @@ import { getEncoding } from "js-tiktoken";
 import { AsApi } from "../src/api/mod.ts";
 import { createServer, selectTools } from "../src/mcp/mod.ts";
 import { StaticToken } from "../src/auth/mod.ts";
-import { startStub, type StubServer } from "../src/stub/mod.ts";
+import { startStub } from "../src/stub/mod.ts";
 import { median } from "./_measure.ts";
 import { TASKS } from "./_codemode_tasks.ts";
 
@@ -33,54 +33,9 @@ interface Measured {
   ms: number;
 }
 
-/** Adds the bench's Organisations, Units, Products and asset attachments to the sample data. */
-export function seedBench(stub: StubServer): void {
-  const s = stub.state;
-  for (let i = 1; i <= 3; i++) {
-    const org = s.addOrg(`Bench Org ${i}`, "alice", "admin");
-    org.members.add("bob");
-    for (let j = 1; j <= 3; j++) {
-      const owner = j % 2 ? "alice" : "bob";
-      const unit = s.addUnit(org.id, `Unit ${i}.${j}`, j, owner, "admin");
-      if (j === 3) unit.members.add(owner === "alice" ? "bob" : "alice");
-      const allowance = (i + j) % 3 === 0 ? 1 : 500;
-      s.addProduct(unit.id, {
-        name: `Storage ${i}.${j}`,
-        type: "DATA_MANAGER_STORAGE_SUBSCRIPTION",
-        allowance,
-        limit: 1000,
-      }, "admin");
-      s.addProduct(unit.id, {
-        name: `Project ${i}.${j}`,
-        type: "DATA_MANAGER_PROJECT_TIER_SUBSCRIPTION",
-        flavour: "BRONZE",
-        allowance: 0,
-        limit: 0,
-      }, "admin");
-    }
-  }
-  const first = [...s.orgs.values()].find((o) => o.name === "Bench Org 1")!;
-  const evaluation = s.addUnit(first.id, "Evaluation", 1, "alice", "admin");
-  for (const n of [1, 2]) {
-    s.addProduct(evaluation.id, {
-      name: `Evaluation ${n}`,
-      type: "DATA_MANAGER_PROJECT_TIER_SUBSCRIPTION",
-      flavour: "EVALUATION",
-      allowance: 0,
-      limit: 0,
-    }, "admin");
-  }
-  const assets = [...s.assets.values()];
-  assets[0]!.merchants.add(1);
-  assets[1]!.merchants.add(1);
-  assets[1]!.merchants.add(2);
-  assets[2]!.merchants.add(2);
-}
-
 /** A fresh stub with the bench data and an in-memory session with code mode on, as admin. */
 async function session(): Promise<{ client: Client; close(): Promise<void> }> {
-  const stub = await startStub();
-  seedBench(stub);
+  const stub = await startStub({ demoData: true });
   const server = createServer({
     api: new AsApi({ url: stub.url, env: () => undefined }),
     tokens: new StaticToken(stub.tokens.admin),

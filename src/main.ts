@@ -73,7 +73,7 @@ function tokensFor(config: Config): TokenSource {
 
 /** The embedded stub and its admin's token, in demo mode. */
 async function demoBackend(config: Config): Promise<Backend> {
-  const stub = await startStub({ sampleEvents: true });
+  const stub = await startStub({ demoData: true });
   const why = config.demoReason ? ` (${config.demoReason})` : "";
   const real = config.demoReason
     ? "set SQUONK2_ASAPI_URL to use a real Account Server"

@@ -191,8 +191,8 @@ Deno.test("a charge reaches the members of the product's unit, not bob", async (
   assert.deepEqual(stub.events.events(ids.bobStream), []);
 });
 
-Deno.test("with sampleEvents, admin's and alice's streams start with three charges; without, empty", async () => {
-  const sample = await startStub({ sampleEvents: true });
+Deno.test("with demoData, admin's and alice's streams start with three charges; without, empty", async () => {
+  const sample = await startStub({ demoData: true });
   const plain = await startStub();
   try {
     const streamOf = (stub: StubServer, user: string) =>

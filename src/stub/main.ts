@@ -39,7 +39,7 @@ function main(): Promise<void> | void {
 async function run(port: number, hostname: string): Promise<void> {
   let stub: StubServer;
   try {
-    stub = await startStub({ port, hostname, sampleEvents: true });
+    stub = await startStub({ port, hostname, demoData: true });
   } catch (error) {
     const taken = portInUse(error, hostname, port);
     if (!taken) throw error;

@@ -20,6 +20,7 @@ type Row = (typeof OPERATIONS)[number];
 import { type Context, HANDLERS } from "./_routes.ts";
 import { HttpError, SEED_USERS, StubState, type User } from "./_state.ts";
 import { KEYCLOAK_SEED, type MintOptions, StubKeycloak, type TokenRequest } from "./_keycloak.ts";
+import { addDemoData, publishDemoEvents } from "./_demo.ts";
 import { StubEventStreams } from "./_events.ts";
 import { type RegisteredClient, StubOAuth } from "./_oauth.ts";
 
@@ -51,8 +52,11 @@ export interface StubOptions {
   tokenLifetimeS?: number;
   /** The user the stub Keycloak's authorization endpoint signs in (default `alice`). */
   signInAs?: string;
-  /** Start the event streams with a few processing charges, so a demo has events to read. */
-  sampleEvents?: boolean;
+  /**
+   * Add the demo's data beyond the seed (more Organisations, an "Evaluation" Unit, attached
+   * Assets) and start the event streams with three processing charges. Tests leave it off.
+   */
+  demoData?: boolean;
 }
 
 /** A request as the stub received it. */
@@ -374,15 +378,6 @@ function serverOf(stub: Stub, origin: string, server: Deno.HttpServer): StubServ
   };
 }
 
-/** Three processing charges to the Chemistry storage Product, by the demo's admin: their streams and its Unit's users'. */
-function publishSampleEvents(stub: Stub): void {
-  const product = [...stub.state.products.values()].find((p) => p.name === "Chemistry storage");
-  if (!product) return;
-  for (const [name, coins] of [["fragment-screen", "12"], ["docking", "40"], ["storage", "3"]]) {
-    stub.events.charge(product.id, { coins: coins!, name: name!, user: "admin" });
-  }
-}
-
 /** Starts a stub Account Server with the seed data. */
 export async function startStub(options: StubOptions = {}): Promise<StubServer> {
   const stub = makeStub(options);
@@ -400,7 +395,10 @@ export async function startStub(options: StubOptions = {}): Promise<StubServer> 
   stub.state.setStreamOrigin(origin.replace(/^http/, "ws"));
   stub.keycloak.origin = origin;
   await stub.keycloak.ready();
-  if (options.sampleEvents) publishSampleEvents(stub);
+  if (options.demoData) {
+    addDemoData(stub.state);
+    publishDemoEvents(stub.state, stub.events);
+  }
   return serverOf(stub, origin, server);
 }
 
