@@ -227,6 +227,8 @@ interface Stub {
 
 function makeStub(options: StubOptions): Stub {
   const state = new StubState(options.now);
+  // Before the event streams listen: the demo's data is seed data, not events.
+  if (options.demoData) addDemoData(state);
   const keycloak = new StubKeycloak(options.tokenLifetimeS ?? 300);
   return {
     state,
@@ -395,10 +397,7 @@ export async function startStub(options: StubOptions = {}): Promise<StubServer> 
   stub.state.setStreamOrigin(origin.replace(/^http/, "ws"));
   stub.keycloak.origin = origin;
   await stub.keycloak.ready();
-  if (options.demoData) {
-    addDemoData(stub.state);
-    publishDemoEvents(stub.state, stub.events);
-  }
+  if (options.demoData) publishDemoEvents(stub.state, stub.events);
   return serverOf(stub, origin, server);
 }
 
