@@ -191,3 +191,32 @@ export async function openEndpoint(options: EndpointOptions = {}): Promise<Endpo
     },
   };
 }
+
+/** Writes all of `bytes` to `conn` (a single write may take only part). */
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
+}
+
+/** Everything the server sends on `conn` until it closes it or `ms` pass; then `conn` is closed. */
+export async function readAll(conn: Deno.Conn, ms: number): Promise<string> {
+  let text = "";
+  const timer = setTimeout(() => conn.close(), ms);
+  try {
+    const buffer = new Uint8Array(16 * 1024);
+    while (true) {
+      const n = await conn.read(buffer);
+      if (n === null) break;
+      text += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+  } catch {
+    // Closed by the timer.
+  } finally {
+    clearTimeout(timer);
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+  return text;
+}

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import type { HttpOptions } from "../src/mcp/mod.ts";
 import { KEYCLOAK_SEED, type StubServer } from "../src/stub/mod.ts";
 import { initializeRequest } from "./_helpers.ts";
-import { type Endpoint, openEndpoint } from "../testing/mod.ts";
+import { type Endpoint, openEndpoint, readAll, writeAll } from "../testing/mod.ts";
 
 const MiB = 1024 * 1024;
 
@@ -21,34 +21,6 @@ async function withRig(
 }
 
 const encoder = new TextEncoder();
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
-}
-
-/** Everything the server sends on `conn` until it closes it or `ms` pass. */
-async function readAll(conn: Deno.Conn, ms: number): Promise<string> {
-  let text = "";
-  const timer = setTimeout(() => conn.close(), ms);
-  try {
-    const buffer = new Uint8Array(16 * 1024);
-    while (true) {
-      const n = await conn.read(buffer);
-      if (n === null) break;
-      text += new TextDecoder().decode(buffer.subarray(0, n));
-    }
-  } catch {
-    // Closed by the timer.
-  } finally {
-    clearTimeout(timer);
-    try {
-      conn.close();
-    } catch {
-      // Already closed.
-    }
-  }
-  return text;
-}
 
 const JSON_HEADERS = {
   "content-type": "application/json",

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type { HttpEndpoint, HttpOptions } from "../src/mcp/mod.ts";
 import { initializeRequest } from "./_helpers.ts";
-import { type Endpoint, openEndpoint } from "../testing/mod.ts";
+import { type Endpoint, openEndpoint, writeAll } from "../testing/mod.ts";
 
 const MiB = 1024 * 1024;
 
@@ -16,11 +16,6 @@ async function withRig(
 ): Promise<void> {
   await using rig = await openEndpoint(options);
   await fn(rig);
-}
-
-/** Writes all of `bytes` (a single write may take only part). */
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
 }
 
 /**

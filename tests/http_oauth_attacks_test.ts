@@ -6,60 +6,26 @@
  */
 import assert from "node:assert/strict";
 import { InvalidToken } from "../src/auth/verify.ts";
-import type { HttpEndpoint, HttpOptions } from "../src/mcp/mod.ts";
-import { startStub, type StubServer } from "../src/stub/mod.ts";
+import type { HttpOptions } from "../src/mcp/mod.ts";
+import { startStub } from "../src/stub/mod.ts";
 import { initializeRequest, serveForStub } from "./_helpers.ts";
+import { type Endpoint, openEndpoint, readAll, writeAll } from "../testing/mod.ts";
 
 const REALM_URL = "https://keycloak.example/auth/realms/squonk2";
 
-interface Rig extends AsyncDisposable {
-  stub: StubServer;
-  endpoint: HttpEndpoint;
-  port: number;
-}
-
-async function rig(options: Partial<HttpOptions> = {}): Promise<Rig> {
-  const stub = await startStub();
-  const endpoint = serveForStub(stub, {
+function rig(options: Partial<HttpOptions> = {}): Promise<Endpoint> {
+  return openEndpoint({
+    graceMs: undefined,
     resource: { authorizationServer: REALM_URL },
     ...options,
   });
-  return {
-    stub,
-    endpoint,
-    port: Number(new URL(endpoint.url).port),
-    async [Symbol.asyncDispose]() {
-      await endpoint.shutdown();
-      await stub.shutdown();
-    },
-  };
 }
 
 /** Sends `head` (and `body`) as is and reads the answer until the server closes. */
 async function raw(port: number, head: string, body = ""): Promise<string> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-  const bytes = new TextEncoder().encode(`${head}\r\n\r\n${body}`);
-  for (let at = 0; at < bytes.length;) at += await conn.write(bytes.subarray(at));
-  let text = "";
-  const buffer = new Uint8Array(16 * 1024);
-  const timer = setTimeout(() => conn.close(), 5000);
-  try {
-    while (true) {
-      const n = await conn.read(buffer);
-      if (n === null) break;
-      text += new TextDecoder().decode(buffer.subarray(0, n));
-    }
-  } catch {
-    // Closed by the timer.
-  } finally {
-    clearTimeout(timer);
-    try {
-      conn.close();
-    } catch {
-      // Already closed.
-    }
-  }
-  return text;
+  await writeAll(conn, new TextEncoder().encode(`${head}\r\n\r\n${body}`));
+  return await readAll(conn, 5000);
 }
 
 function statusOf(answer: string): number {
