@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { checkApiUrl } from "./api/mod.ts";
+import { checkApiUrl, verifySslCertFrom } from "./api/mod.ts";
 import type { KeycloakOptions } from "./auth/mod.ts";
 import { checkFileRoot } from "./mcp/files.ts";
 import { isLoopback } from "./mcp/http.ts";
@@ -41,10 +41,10 @@ function httpUrl(what: string): Parse<string> {
 const pythonYes: Parse<{ verify: boolean; warning?: string }> = (value, source) => {
   // The flag is ours, not the Python client's: it follows the one yes/no rule.
   if (source.startsWith("--")) return { verify: yesNo(value, source) };
-  const v = value.trim().toLowerCase();
-  if (v === "yes" || v === "no") return { verify: v === "yes" };
+  const verify = verifySslCertFrom(value);
+  if (verify || value.trim().toLowerCase() === "no") return { verify };
   return {
-    verify: false,
+    verify,
     warning: `${source} is "${value}", not "yes": TLS certificates will NOT be verified ` +
       `(as with the Python client, anything but "yes" turns verification off; say "no" to ` +
       `mean it, or "yes" to verify)`,

@@ -52,6 +52,19 @@ function firstSentence(text: string): string {
  */
 export function declarationOf(offered: Iterable<string>): string {
   const names = new Set(offered);
+  // HTTP builds a server per session (per request when stateless): each selection is made once.
+  const key = [...names].join(",");
+  let declaration = DECLARATIONS.get(key);
+  if (declaration === undefined) {
+    declaration = declare(names);
+    DECLARATIONS.set(key, declaration);
+  }
+  return declaration;
+}
+
+const DECLARATIONS = new Map<string, string>();
+
+function declare(names: ReadonlySet<string>): string {
   const lines = OPERATIONS.filter((row) => names.has(row.name)).map((row) => {
     const params = paramsType(row.params);
     const arg = params.text === "{}" ? "" : `p${params.required ? "" : "?"}:${params.text}`;

@@ -64,6 +64,19 @@ export const INSTRUCTIONS =
 - For a question that takes many calls, run_program runs one short program that makes them and returns only the answer.
 - What happened lately on your accounts: read_event_stream.`;
 
+const INSTRUCTIONS_BY_ABSENT = new Map<string, string>();
+
+/** The instructions for a selection, made once per selection (HTTP builds a server a session). */
+function instructionsWithout(absent: readonly string[]): string {
+  const key = absent.join(",");
+  let text = INSTRUCTIONS_BY_ABSENT.get(key);
+  if (text === undefined) {
+    text = withoutMentions(INSTRUCTIONS, absent);
+    INSTRUCTIONS_BY_ABSENT.set(key, text);
+  }
+  return text;
+}
+
 /**
  * `tools/call` as the SDK receives it, with `arguments` passed on untouched: the SDK's own
  * schema rebuilds the object and so loses a `__proto__` key that the strict check must refuse.
@@ -189,7 +202,7 @@ export function createServer(options: ServerOptions): Server {
   const server = new Server(
     { name: "squonk2-as-mcp", title: "Squonk2 Account Server", version: options.version },
     {
-      instructions: withoutMentions(INSTRUCTIONS, absent),
+      instructions: instructionsWithout(absent),
       capabilities: offered.has(READ_EVENT_STREAM)
         ? { tools: {}, resources: { subscribe: true } }
         : { tools: {} },
