@@ -96,27 +96,96 @@ async function keepSwapping(path: string, swapIn: () => Promise<void>, stop: { d
   }
 }
 
-Deno.test("a symbolic link to /etc/passwd swapped in between check and read never leaves", () =>
-  withRig(async ({ call, stub, root }) => {
-    const path = `${root}/notes.txt`;
-    const stop = { done: false };
-    const swapping = keepSwapping(path, async () => {
-      await Deno.symlink(`${root}/../passwd`, `${path}.link`);
-      await Deno.rename(`${path}.link`, path);
-    }, stop);
-    await new Promise((r) => setTimeout(r, 10));
-    try {
-      for (let i = 0; i < 300; i++) await call({ content_file: "notes.txt" });
-    } finally {
-      stop.done = true;
-      await swapping;
+/** Runs `fn` while another process keeps swapping `path` for a link to `target` and back. */
+async function whileSwapped(
+  kind: "file" | "folder",
+  path: string,
+  target: string,
+  fn: () => Promise<void>,
+) {
+  const swapper = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", "--allow-write", swapperScript, kind, path, target],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  try {
+    // Wait until the swapping has begun.
+    while (!(await Deno.lstat(path).catch(() => undefined))?.isSymlink) {
+      await new Promise((r) => setTimeout(r, 1));
     }
-    const leaked = sentContents(stub).filter((body) => body.includes("must-not-leave"));
-    assert.equal(leaked.length, 0, `${leaked.length} of 300 calls sent the outside file`);
+    await fn();
+  } finally {
+    swapper.kill();
+    const { signal, stderr } = await swapper.output();
+    assert.equal(
+      signal,
+      "SIGTERM",
+      `the swapper stopped early: ${new TextDecoder().decode(stderr)}`,
+    );
+  }
+}
+
+const swapperScript = new URL("./_swapper.ts", import.meta.url).pathname;
+
+function leaksIn(stub: StubServer): number {
+  return sentContents(stub).filter((body) => body.includes("must-not-leave")).length;
+}
+
+Deno.test("a symbolic link to an outside file swapped in by another process never leaves", () =>
+  withRig(async ({ call, stub, root }) => {
+    // Before: 1 call in 300 sent the outside file (the path was checked again after the open,
+    // and that second check could itself be raced).
+    const path = `${root}/notes.txt`;
+    const refusals = new Set<string>();
+    await whileSwapped("file", path, `${root}/../passwd`, async () => {
+      for (let i = 0; i < 400; i++) {
+        const result = await call({ content_file: "notes.txt" });
+        if (result.isError) refusals.add(errorOf(result).replace(/"[^"]*"/g, "_"));
+      }
+    });
+    assert.equal(leaksIn(stub), 0, `${leaksIn(stub)} of 400 calls sent the outside file`);
+    assert.ok(refusals.size > 0, "the swapped-in link was seen, and refused");
     await Deno.remove(path);
     await Deno.writeTextFile(path, "harmless");
     const settled = await call({ content_file: "notes.txt" });
     assert.equal(settled.isError, false, "once the swapping stops, the regular file goes through");
+  }));
+
+Deno.test("a subfolder others can swap for a link is refused; the folder's own files still go", () =>
+  withRig(async ({ call, stub, root }) => {
+    // The attack: rename a subfolder away and put a link to an outside folder in its place,
+    // between the check of "drop/notes.txt" and its open. Only folders that nobody but their
+    // owner can change are trusted to hold subfolders.
+    await Deno.mkdir(`${root}/drop`);
+    await Deno.writeTextFile(`${root}/drop/notes.txt`, "harmless");
+    await Deno.writeTextFile(`${root}/notes.txt`, "harmless");
+    await Deno.mkdir(`${root}/../outside`);
+    await Deno.writeTextFile(`${root}/../outside/notes.txt`, SECRET);
+    await Deno.chmod(root, 0o775);
+    const answers = new Set<string>();
+    await whileSwapped("folder", `${root}/drop`, `${root}/../outside`, async () => {
+      for (let i = 0; i < 200; i++) {
+        const result = await call({ content_file: "drop/notes.txt" });
+        answers.add(result.isError ? errorOf(result).replace(/"[^"]*"/g, "_") : "sent");
+      }
+    });
+    assert.equal(leaksIn(stub), 0, `${leaksIn(stub)} of 200 calls sent the outside file`);
+    assert.ok(!answers.has("sent"), [...answers].join("\n"));
+    if (await Deno.lstat(`${root}/drop.real`).catch(() => undefined)) {
+      // The swapper was stopped halfway: put the real folder back.
+      await Deno.remove(`${root}/drop`).catch(() => {});
+      await Deno.rename(`${root}/drop.real`, `${root}/drop`);
+    }
+    assert.equal(
+      errorOf(await call({ content_file: "drop/notes.txt" })),
+      'Cannot alter_asset: content_file: "drop/notes.txt" is in a subfolder that others could ' +
+        "swap for a link: the upload folder is writable by its group or by others; put the file " +
+        "directly in the upload folder, or let only the owner write to the folders on its way",
+    );
+    assert.equal((await call({ content_file: "notes.txt" })).isError, false);
+    await Deno.chmod(root, 0o755);
+    await Deno.chmod(`${root}/drop`, 0o755);
+    assert.equal((await call({ content_file: "drop/notes.txt" })).isError, false);
   }));
 
 Deno.test("a FIFO swapped in is refused at once instead of hanging the call", () =>

@@ -34,6 +34,8 @@ async function withFolders(
     const root = `${base}/uploads`;
     const outside = `${base}/private`;
     await Deno.mkdir(`${root}/sub`, { recursive: true });
+    // Subfolders are read only where no one but the owner can write (whatever the umask).
+    await Deno.chmod(root, 0o755);
     await Deno.mkdir(outside);
     await Deno.writeTextFile(`${root}/sub/settings.txt`, "inside");
     await Deno.writeTextFile(`${outside}/secret.txt`, "must not leave this machine");

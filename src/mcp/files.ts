@@ -3,16 +3,17 @@
  * path that leads outside it (`..`, an absolute path elsewhere, a symbolic link pointing out) is
  * refused before anything is sent.
  *
- * The file is opened first (without blocking, so a FIFO cannot hang the call) and what was
- * opened is checked: a regular file, within the size limit, and the very file (same device and
- * inode) that the path's real location inside the folder holds. A file swapped for a symbolic
- * link between the check and the read is therefore refused. What no path check can stop is a
- * hard link to an outside file placed inside the folder by someone who can write there.
+ * The entry is checked without following it (a regular file within the size limit), then opened
+ * without blocking (so a FIFO cannot hang the call), and what was opened must be that very file
+ * (same device and inode): a file swapped for a symbolic link between the check and the read is
+ * refused. Folders on the way to a file in a subfolder must be ones nobody but the owner can
+ * change (see `checkSteadyFolders`). What no path check can stop is a hard link to an outside
+ * file placed inside the folder by someone who can write there.
  *
  * @module
  */
 import fs from "node:fs";
-import { isAbsolute, join, sep } from "node:path";
+import { isAbsolute, join, relative, sep } from "node:path";
 
 /** The outcome of resolving an upload path: the real path to read, or why it is refused. */
 export type Upload = { path: string } | { error: string };
@@ -78,25 +79,67 @@ export async function readUpload(
 ): Promise<Uint8Array<ArrayBuffer>> {
   const resolved = await resolveUpload(root, path);
   if ("error" in resolved) throw new Error(resolved.error);
+  await checkSteadyFolders(root!, resolved.path, path);
   const max = limits.maxBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
+  // What the folder's entry names now, without following it: a regular file, not a link.
+  const checked = await Deno.lstat(resolved.path).catch(() => undefined);
+  if (!checked?.isFile) {
+    throw new Error(`"${path}" changed while it was being read; nothing was sent`);
+  }
+  if (checked.size > max) throw new Error(`"${path}" is larger than ${max} bytes`);
   const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY;
   const handle = await fs.promises.open(resolved.path, flags).catch(() => {
     throw new Error(`"${path}" cannot be opened`);
   });
   try {
+    // If the entry was swapped for a link (or anything else) after the lstat, the open reached
+    // another file: only the very file that was checked is read.
     const opened = await handle.stat();
     if (!opened.isFile()) throw new Error(`"${path}" is not a regular file`);
-    if (opened.size > max) throw new Error(`"${path}" is larger than ${max} bytes`);
-    // The path may have been swapped since it was resolved: what was opened must be what the
-    // path's real location inside the folder holds now.
-    const again = await resolveUpload(root, path);
-    const now = "path" in again ? await Deno.stat(again.path).catch(() => undefined) : undefined;
-    if (!now || now.ino !== opened.ino || now.dev !== opened.dev) {
+    if (opened.ino !== checked.ino || opened.dev !== checked.dev) {
       throw new Error(`"${path}" changed while it was being read; nothing was sent`);
     }
+    if (opened.size > max) throw new Error(`"${path}" is larger than ${max} bytes`);
     return await readWhole(handle, opened.size, path, limits.signal);
   } finally {
     await handle.close().catch(() => {});
+  }
+}
+
+/**
+ * Refuses a file in a subfolder unless no one but the owners could swap a folder on its way.
+ *
+ * Opening a path walks it again, and neither Deno nor Node offers `openat` or `O_NOFOLLOW`, so a
+ * subfolder renamed away and replaced by a link between the check and the open would lead the
+ * open outside. A subfolder can be replaced only by someone who may write to the folder holding
+ * it, so every folder on the way that holds a subfolder of the path (the upload folder first)
+ * must be a real folder owned by the upload folder's owner (or the superuser) and writable by
+ * its owner alone. Walked from the top, each check rests on the one before. The file's own entry
+ * needs no such rule: `readUpload` compares what it opened with what it checked.
+ */
+async function checkSteadyFolders(root: string, real: string, path: string): Promise<void> {
+  const folders = relative(root, real).split(sep).slice(0, -1);
+  if (folders.length === 0) return;
+  const owner = (await Deno.lstat(root)).uid;
+  let folder = root;
+  for (const [i, name] of ["", ...folders].entries()) {
+    if (i > 0) folder = join(folder, name);
+    const info = await Deno.lstat(folder).catch(() => undefined);
+    const problem = !info?.isDirectory
+      ? "a folder on its way is no longer a folder"
+      : info.mode === null || info.uid === null
+      ? "this system does not report who may change its folders"
+      : info.uid !== owner && info.uid !== 0
+      ? `${i === 0 ? "the upload folder" : `"${name}"`} belongs to another user`
+      : (info.mode & 0o022) !== 0
+      ? `${i === 0 ? "the upload folder" : `"${name}"`} is writable by its group or by others`
+      : undefined;
+    if (problem) {
+      throw new Error(
+        `"${path}" is in a subfolder that others could swap for a link: ${problem}; put the ` +
+          "file directly in the upload folder, or let only the owner write to the folders on its way",
+      );
+    }
   }
 }
 
