@@ -192,9 +192,47 @@ Deno.test("past the connection limit, the connection waiting longest for its hea
     for (const conn of idle) conn.close();
   }, { maxConnections: 4 }));
 
-Deno.test("past the connection limit with every connection past its head, new ones are closed", () =>
+/**
+ * Sends `head` on a new connection and reads until the server closes it, or `waitMs` pass: the
+ * status it answered with, and whether it closed the connection.
+ */
+async function held(port: number, head: string, waitMs = 5_000) {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await writeAll(conn, new TextEncoder().encode(head));
+  const timer = setTimeout(() => conn.close(), waitMs);
+  let text = "";
+  let closed = false;
+  try {
+    const buffer = new Uint8Array(4096);
+    for (let n; (n = await conn.read(buffer)) !== null;) {
+      text += new TextDecoder().decode(buffer.subarray(0, n));
+    }
+    closed = true;
+    conn.close();
+  } catch {
+    // Closed by the timer: the server kept the connection open.
+  } finally {
+    clearTimeout(timer);
+  }
+  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1]), closed };
+}
+
+Deno.test("a request answered without reading its body cannot hold its connection", () =>
+  withRig(async ({ port }) => {
+    // Before: the 401 went out, then the server waited for the 1 GB body as long as the
+    // connection stayed open, so 2,100 such connections locked everyone out.
+    const unsigned = headers(port, "Content-Length: 1000000000\r\n")
+      .replace(/Authorization: Bearer mallory-token\r\n/, "");
+    assert.deepEqual(await held(port, unsigned), { status: 401, closed: true });
+    const probe =
+      `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Length: 1000\r\n\r\n`;
+    assert.deepEqual(await held(port, probe), { status: 200, closed: true });
+  }, { bodyTimeoutMs: 300 }));
+
+Deno.test("past the connection limit, the connection sending its body longest gives way", () =>
   withRig(async ({ port, stub, endpoint }) => {
-    // Four bodies that trickle in (their heads are whole) hold every place.
+    // Four bodies that never come (their heads are whole) hold every place; before, every new
+    // connection was closed for as long as they were held.
     const head = headers(port, "Content-Length: 1000\r\n");
     const busy = await Promise.all(Array.from({ length: 4 }, async () => {
       const conn = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -202,13 +240,34 @@ Deno.test("past the connection limit with every connection past its head, new on
       return conn;
     }));
     await new Promise((r) => setTimeout(r, 200));
+    assert.ok(await openSession(endpoint, stub.tokens.alice), "an honest client is served");
+    assert.equal(await busy[0]!.read(new Uint8Array(16)), null, "the oldest sender was closed");
+    for (const conn of busy) conn.close();
+  }, { maxConnections: 4 }));
+
+Deno.test("past the connection limit with every request whole, new connections are closed", () =>
+  withRig(async ({ port, stub, endpoint }) => {
+    // Two event streams (GET requests, whole) hold both places: they are not cut for a newcomer.
+    const streams = await Promise.all([stub.tokens.alice, stub.tokens.bob].map(async (token) => {
+      const sessionId = await openSession(endpoint, token);
+      const response = await fetch(endpoint.url, {
+        headers: {
+          accept: "text/event-stream",
+          authorization: `Bearer ${token}`,
+          "mcp-session-id": sessionId,
+          "mcp-protocol-version": "2025-06-18",
+        },
+      });
+      assert.equal(response.status, 200);
+      return response;
+    }));
     const extra = await Deno.connect({ hostname: "127.0.0.1", port });
     assert.equal(await extra.read(new Uint8Array(16)), null, "closed without an answer");
     extra.close();
-    for (const conn of busy) conn.close();
+    for (const stream of streams) await stream.body?.cancel();
     await new Promise((r) => setTimeout(r, 100));
     assert.ok(await openSession(endpoint, stub.tokens.alice), "places free again once they close");
-  }, { maxConnections: 4 }));
+  }, { maxConnections: 2 }));
 
 Deno.test("a request head past 64 KiB gets 431", () =>
   withRig(async ({ port }) => {

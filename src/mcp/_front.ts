@@ -4,10 +4,13 @@
  * each connection's request head within a time and size limit, marks it `Connection: close` (so
  * every request on the wire is a new connection whose head is timed again; a head with a line not
  * ended by CRLF is refused, so the server cannot see a head end before that), and then relays the
- * connection to the real server on an internal loopback port. Bodies are timed by the server.
+ * connection to the real server on an internal loopback port. The server times the reading of a
+ * body; the front cuts a connection whose body has not ended in time even when the server answered
+ * without reading it (see `_framing.ts`), and under pressure gives way from the slowest senders.
  *
  * @module
  */
+import { type BodyEnd, bodyEnd } from "./_framing.ts";
 
 /** Where the front listens and where it relays to. */
 export interface FrontOptions {
@@ -17,6 +20,8 @@ export interface FrontOptions {
   target: number;
   /** How long a request head may take to arrive (default 10 s). */
   headerTimeoutMs?: number;
+  /** How long the server gives a request body (default 30 s); the front cuts it a second later. */
+  bodyTimeoutMs?: number;
   /** Largest request head, in bytes (default 64 KiB). */
   maxHeaderBytes?: number;
   /**
@@ -84,6 +89,16 @@ function close(conn: Deno.Conn): void {
   }
 }
 
+/** Passes bytes through, telling `body` of them, and calls `ended` once the body has ended. */
+function watchBody(body: BodyEnd, ended: () => void): TransformStream<Uint8Array, Uint8Array> {
+  return new TransformStream({
+    transform(bytes, controller) {
+      if (!body.ended && body.feed(bytes)) ended();
+      controller.enqueue(bytes);
+    },
+  });
+}
+
 /** Reads a request head within the limits: the head and what followed it, or undefined. */
 async function readHead(
   conn: Deno.Conn,
@@ -132,11 +147,14 @@ export function serveFront(options: FrontOptions): Front {
   /** Client connections, and those of them still sending their head (oldest first). */
   const clients = new Set<Deno.Conn>();
   const reading = new Set<Deno.Conn>();
+  /** Client connections past their head whose body has not ended (oldest first). */
+  const sending = new Set<Deno.Conn>();
   let closed = false;
 
   async function relay(conn: Deno.Conn): Promise<void> {
     open.add(conn);
     let upstream: Deno.Conn | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       reading.add(conn);
       const read = await readHead(
@@ -145,12 +163,29 @@ export function serveFront(options: FrontOptions): Front {
         options.maxHeaderBytes ?? 64 * 1024,
       ).finally(() => reading.delete(conn));
       if (!read) return;
+      const body = bodyEnd(read.head);
+      if ("refuse" in body) return reply(conn, body.refuse);
       upstream = await Deno.connect({ hostname: "127.0.0.1", port: options.target });
       open.add(upstream);
       await writeAll(upstream, closingHead(read.head));
-      await writeAll(upstream, read.rest);
       const target = upstream;
-      const up = conn.readable.pipeTo(target.writable, { preventClose: true })
+      if (!body.feed(read.rest)) {
+        // The server may answer without reading the body (401, 413, a probe) and then waits for
+        // it as long as it keeps coming: a body that has not ended in time costs the connection.
+        // A second more than the server's own limit lets a server that reads it answer 408 first.
+        sending.add(conn);
+        timer = setTimeout(() => {
+          close(conn);
+          close(target);
+        }, (options.bodyTimeoutMs ?? 30_000) + 1_000);
+      }
+      await writeAll(upstream, read.rest);
+      const ended = () => {
+        sending.delete(conn);
+        clearTimeout(timer);
+      };
+      const up = conn.readable.pipeThrough(watchBody(body, ended))
+        .pipeTo(target.writable, { preventClose: true })
         .then(() => target.closeWrite()).catch(() => {});
       await target.readable.pipeTo(conn.writable, { preventClose: true }).catch(() => {});
       close(conn);
@@ -158,9 +193,11 @@ export function serveFront(options: FrontOptions): Front {
     } catch {
       // A connection that fails is closed below; the server is unaffected.
     } finally {
+      clearTimeout(timer);
       close(conn);
       open.delete(conn);
       clients.delete(conn);
+      sending.delete(conn);
       if (upstream) {
         close(upstream);
         open.delete(upstream);
@@ -179,14 +216,16 @@ export function serveFront(options: FrontOptions): Front {
         continue;
       }
       if (clients.size >= (options.maxConnections ?? 2048)) {
-        // Full: the connection that has waited longest for its head gives way (connections that
-        // send nothing cannot lock honest clients out); if every one is past its head, the new one.
-        const oldest = reading.values().next().value;
+        // Full: the connection that has waited longest for its head gives way, then the one that
+        // has been sending its body longest (connections that send nothing, or trickle, cannot
+        // lock honest clients out); if every request is whole, the new connection is closed.
+        const oldest = reading.values().next().value ?? sending.values().next().value;
         if (!oldest) {
           close(conn);
           continue;
         }
         reading.delete(oldest);
+        sending.delete(oldest);
         clients.delete(oldest);
         close(oldest);
       }

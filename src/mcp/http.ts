@@ -90,7 +90,7 @@ export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "[::1]"]);
 
-/** Whether `hostname` is written as a loopback address (see `resolvesToLoopback` for names). */
+/** Whether `hostname` is written as a loopback address (a name is not resolved). */
 export function isLoopback(hostname: string): boolean {
   return LOOPBACK.has(hostname) || /^127(\.\d{1,3}){3}$/.test(hostname);
 }
@@ -418,6 +418,7 @@ function listen(
       port: options.port,
       target: httpServer.addr.port,
       headerTimeoutMs: options.headerTimeoutMs,
+      bodyTimeoutMs: options.bodyTimeoutMs,
       maxConnections: options.maxConnections,
     });
     return { httpServer, front };
