@@ -190,8 +190,10 @@ async function main(): Promise<number> {
     backend.mode += "; over HTTP, each caller's own bearer token is used";
   }
   if (!config.fileRoot) {
-    // Nothing is read from disk without an upload folder: give up the permission altogether.
+    // Nothing is read from disk without an upload folder: give up the permission altogether
+    // (the user id serves only to check who may change the upload folder).
     await Deno.permissions.revoke({ name: "read" });
+    await Deno.permissions.revoke({ name: "sys", kind: "uid" });
   }
   if (!config.tools.includes("run_program")) {
     // Only code mode starts processes (its sandbox): without it, nothing may be run at all.

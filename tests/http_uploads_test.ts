@@ -180,7 +180,8 @@ Deno.test("a subfolder others can swap for a link is refused; the folder's own f
       errorOf(await call({ content_file: "drop/notes.txt" })),
       'Cannot alter_asset: content_file: "drop/notes.txt" is in a subfolder that others could ' +
         "swap for a link: the upload folder is writable by its group or by others; put the file " +
-        "directly in the upload folder, or let only the owner write to the folders on its way",
+        "directly in the upload folder, or let only the server's user write to the folders on " +
+        "its way",
     );
     assert.equal((await call({ content_file: "notes.txt" })).isError, false);
     await Deno.chmod(root, 0o755);

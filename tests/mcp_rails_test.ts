@@ -96,6 +96,44 @@ Deno.test("with no upload folder, content_file is refused and content_string sti
     assert.equal(ok.isError, false);
   }));
 
+Deno.test("a path outside the upload folder as written is refused alike, existing or not", () =>
+  withFolders((root) =>
+    withRig(async ({ call, stub }) => {
+      // Before: "/etc/passwd" was "outside" but "/etc/nothing-here" "does not exist", telling the
+      // caller which files exist anywhere on the machine.
+      const asset = seedIds(stub).aliceAsset;
+      for (const path of ["/etc/passwd", "/etc/nothing-here", "../../nothing/here"]) {
+        const result = await call("alter_asset", { asset_id: asset, content_file: path });
+        assert.equal(
+          errorOf(result),
+          `Cannot alter_asset: content_file: "${path}" is outside the upload folder`,
+        );
+      }
+      assert.equal(stub.requests.length, 0);
+    }, { fileRoot: checkFileRoot(root) })
+  ));
+
+Deno.test("an upload folder others could swap for a link is refused at start", async () => {
+  const base = await Deno.realPath(await Deno.makeTempDir());
+  try {
+    await Deno.mkdir(`${base}/shared/uploads`, { recursive: true });
+    await Deno.chmod(`${base}/shared`, 0o775);
+    assert.throws(
+      () => checkFileRoot(`${base}/shared/uploads`),
+      (error: Error) =>
+        error.message ===
+          `SQUONK2_MCP_FILE_ROOT "${base}/shared/uploads" cannot be used: "${base}/shared" is ` +
+            `writable by its group or by others, who could swap "${base}/shared/uploads" for a ` +
+            "link; choose a folder that only this server's user (or root) can change, all the way up",
+    );
+    // Shared with the sticky bit, like /tmp, only the owner of "uploads" may rename it.
+    await Deno.chmod(`${base}/shared`, 0o1777);
+    assert.equal(checkFileRoot(`${base}/shared/uploads`), `${base}/shared/uploads`);
+  } finally {
+    await Deno.remove(base, { recursive: true });
+  }
+});
+
 Deno.test("an upload folder that is missing or a file is refused at start", () => {
   assert.throws(() => checkFileRoot("/nonexistent/uploads"), /cannot be used/);
   assert.throws(() => checkFileRoot(Deno.execPath()), /is not a directory/);

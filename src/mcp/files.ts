@@ -1,19 +1,22 @@
 /**
  * The one folder `content_file` may read from. With no folder configured, uploads are refused; a
  * path that leads outside it (`..`, an absolute path elsewhere, a symbolic link pointing out) is
- * refused before anything is sent.
+ * refused before anything is sent, and a path that is outside as written is refused without
+ * touching the disk.
  *
- * The entry is checked without following it (a regular file within the size limit), then opened
- * without blocking (so a FIFO cannot hang the call), and what was opened must be that very file
- * (same device and inode): a file swapped for a symbolic link between the check and the read is
- * refused. Folders on the way to a file in a subfolder must be ones nobody but the owner can
- * change (see `checkSteadyFolders`). What no path check can stop is a hard link to an outside
- * file placed inside the folder by someone who can write there.
+ * Nobody but the server's user (or the superuser) may be able to swap the folder or, for a file in
+ * a subfolder, a folder on its way: that is checked at start for the folders above it and on each
+ * call for the ones below (see `trustedFolder`). The file's entry is checked without following it
+ * (a regular file within the size limit), then opened without blocking (so a FIFO cannot hang the
+ * call), and what was opened must be that very file (same device and inode): a file swapped for a
+ * symbolic link between the check and the read is refused. The whole read, from the first look at
+ * the disk, ends with the call's `timeout_s` or cancellation. What no path check can stop is a hard
+ * link to an outside file placed inside the folder by someone who can write there.
  *
  * @module
  */
 import fs from "node:fs";
-import { isAbsolute, join, relative, sep } from "node:path";
+import { dirname, join, relative, resolve, sep } from "node:path";
 
 /** The outcome of resolving an upload path: the real path to read, or why it is refused. */
 export type Upload = { path: string } | { error: string };
@@ -32,7 +35,51 @@ export function checkFileRoot(root: string): string {
   if (!Deno.statSync(real).isDirectory) {
     throw new Error(`SQUONK2_MCP_FILE_ROOT "${root}" is not a directory`);
   }
+  // Whoever may replace a folder above it could swap the whole upload folder for a link.
+  for (let child = real; dirname(child) !== child; child = dirname(child)) {
+    const problem = trustedFolder(Deno.lstatSync(dirname(child)), Deno.lstatSync(child));
+    if (problem) {
+      throw new Error(
+        `SQUONK2_MCP_FILE_ROOT "${root}" cannot be used: "${dirname(child)}" ${problem}, who ` +
+          `could swap "${child}" for a link; choose a folder that only this server's user (or ` +
+          "root) can change, all the way up",
+      );
+    }
+  }
   return real;
+}
+
+/**
+ * Whether only the server's user (or the superuser) can rename or replace the entry `child` of the
+ * folder `folder`: undefined if so, else what lets others do it. The folder must be theirs and
+ * writable by its owner alone, or shared with the sticky bit (like /tmp) around a child of theirs.
+ */
+function trustedFolder(folder: Deno.FileInfo, child: Deno.FileInfo): string | undefined {
+  const user = serverUser();
+  if (user === undefined) return "cannot be checked (the server may not ask for its user id)";
+  if (folder.mode === null || folder.uid === null || child.uid === null) {
+    return "cannot be checked on this system";
+  }
+  const ours = (uid: number) => uid === user || uid === 0;
+  if (!folder.isDirectory) return "is not a folder";
+  if (!ours(folder.uid)) return "belongs to another user";
+  if ((folder.mode & 0o022) === 0) return undefined;
+  if ((folder.mode & 0o1000) !== 0 && ours(child.uid)) return undefined;
+  return "is writable by its group or by others";
+}
+
+let user: number | undefined | null = null;
+
+/** The server's own user id, if the permission to ask for it (`--allow-sys=uid`) was granted. */
+function serverUser(): number | undefined {
+  if (user === null) {
+    try {
+      user = Deno.uid() ?? undefined;
+    } catch {
+      user = undefined;
+    }
+  }
+  return user;
 }
 
 function inside(root: string, real: string): boolean {
@@ -47,7 +94,10 @@ export async function resolveUpload(root: string | undefined, path: string): Pro
         "send the content as content_string instead",
     };
   }
-  const candidate = isAbsolute(path) ? path : join(root, path);
+  // Outside as written: refused without touching the disk (a path elsewhere may hang, and whether
+  // it exists is none of the caller's business).
+  const candidate = resolve(root, path);
+  if (!inside(root, candidate)) return { error: `"${path}" is outside the upload folder` };
   let real: string;
   try {
     real = await Deno.realPath(candidate);
@@ -68,6 +118,10 @@ export interface UploadLimits {
   signal?: AbortSignal;
 }
 
+/** Most uploads read at once: a read stuck on a dead network disk keeps its place. */
+const MAX_READING = 16;
+let reading = 0;
+
 /**
  * Reads the upload `path` from the folder `root`: the file opened is the file checked, a regular
  * file no larger than the limit, read until the signal says stop. Throws with a reason to show.
@@ -76,6 +130,34 @@ export async function readUpload(
   root: string | undefined,
   path: string,
   limits: UploadLimits = {},
+): Promise<Uint8Array<ArrayBuffer>> {
+  if (reading >= MAX_READING) {
+    throw new Error(`${MAX_READING} uploads are being read already: try again shortly`);
+  }
+  reading++;
+  const read = readChecked(root, path, limits).finally(() => reading--);
+  const { signal } = limits;
+  if (!signal) return await read;
+  // Looking at the disk cannot be interrupted (a dead network disk never answers), so the call
+  // is answered at its time limit whatever the disk does; a late handle is closed by `read`.
+  let stop: () => void = () => {};
+  const stopped = new Promise<never>((_, reject) => {
+    stop = () => reject(new Error(`reading "${path}" was stopped (timeout or cancellation)`));
+    if (signal.aborted) stop();
+    signal.addEventListener("abort", stop, { once: true });
+  });
+  read.catch(() => {});
+  try {
+    return await Promise.race([read, stopped]);
+  } finally {
+    signal.removeEventListener("abort", stop);
+  }
+}
+
+async function readChecked(
+  root: string | undefined,
+  path: string,
+  limits: UploadLimits,
 ): Promise<Uint8Array<ArrayBuffer>> {
   const resolved = await resolveUpload(root, path);
   if ("error" in resolved) throw new Error(resolved.error);
@@ -107,39 +189,32 @@ export async function readUpload(
 }
 
 /**
- * Refuses a file in a subfolder unless no one but the owners could swap a folder on its way.
+ * Refuses a file in a subfolder unless only the server's user could swap a folder on its way.
  *
- * Opening a path walks it again, and neither Deno nor Node offers `openat` or `O_NOFOLLOW`, so a
- * subfolder renamed away and replaced by a link between the check and the open would lead the
- * open outside. A subfolder can be replaced only by someone who may write to the folder holding
- * it, so every folder on the way that holds a subfolder of the path (the upload folder first)
- * must be a real folder owned by the upload folder's owner (or the superuser) and writable by
- * its owner alone. Walked from the top, each check rests on the one before. The file's own entry
- * needs no such rule: `readUpload` compares what it opened with what it checked.
+ * Opening a path walks it again, and Deno offers neither `openat` nor a working `O_NOFOLLOW`
+ * under its permission checks (it resolves links itself), so a subfolder renamed away and
+ * replaced by a link between the check and the open would lead the open outside. So every
+ * folder on the way that holds a subfolder of the path (the upload folder first) must pass
+ * `trustedFolder`; walked from the top, each check rests on the one before. The file's own entry
+ * needs no such rule: `readChecked` compares what it opened with what it checked.
  */
 async function checkSteadyFolders(root: string, real: string, path: string): Promise<void> {
-  const folders = relative(root, real).split(sep).slice(0, -1);
-  if (folders.length === 0) return;
-  const owner = (await Deno.lstat(root)).uid;
+  const names = relative(root, real).split(sep);
   let folder = root;
-  for (const [i, name] of ["", ...folders].entries()) {
-    if (i > 0) folder = join(folder, name);
-    const info = await Deno.lstat(folder).catch(() => undefined);
-    const problem = !info?.isDirectory
-      ? "a folder on its way is no longer a folder"
-      : info.mode === null || info.uid === null
-      ? "this system does not report who may change its folders"
-      : info.uid !== owner && info.uid !== 0
-      ? `${i === 0 ? "the upload folder" : `"${name}"`} belongs to another user`
-      : (info.mode & 0o022) !== 0
-      ? `${i === 0 ? "the upload folder" : `"${name}"`} is writable by its group or by others`
-      : undefined;
+  for (const name of names.slice(0, -1)) {
+    const child = join(folder, name);
+    const [outer, inner] = await Promise.all([Deno.lstat(folder), Deno.lstat(child)])
+      .catch(() => [undefined, undefined]);
+    const problem = outer && inner ? trustedFolder(outer, inner) : "is no longer there";
     if (problem) {
+      const named = folder === root ? "the upload folder" : `"${relative(root, folder)}"`;
       throw new Error(
-        `"${path}" is in a subfolder that others could swap for a link: ${problem}; put the ` +
-          "file directly in the upload folder, or let only the owner write to the folders on its way",
+        `"${path}" is in a subfolder that others could swap for a link: ${named} ${problem}; ` +
+          "put the file directly in the upload folder, or let only the server's user write to " +
+          "the folders on its way",
       );
     }
+    folder = child;
   }
 }
 
