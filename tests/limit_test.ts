@@ -100,6 +100,24 @@ Deno.test("a huge object with no lists is cut to the limit by dropping keys", ()
   assert.deepEqual(note.kept, { "(the answer)": `${keys.length} of 50000 keys` });
 });
 
+Deno.test("a cut still under way when the call's time is up keeps only its note", () => {
+  // Before: an 11.7 MB answer took 1.2 s to cut, after the call's timeout_s of 1 s had passed.
+  const object = Object.fromEntries(range(50_000).map((i) => [`key-${i}`, [i, `value ${i}`]]));
+  const msg = { success: true, msg: object, http_status_code: 200 };
+  const late = toolResult(msg, { maxBytes: 4_096, deadline: performance.now() - 1 });
+  assert.deepEqual(msgOf(late), {
+    truncated: {
+      total_bytes: utf8(JSON.stringify(object)),
+      limit_bytes: 4_096,
+      kept: {},
+      hint: "The answer was too large and has been cut: ask for less, e.g. one id, a scope_id, " +
+        "or a shorter from/until window",
+    },
+  });
+  const inTime = toolResult(msg, { maxBytes: 4_096, deadline: performance.now() + 60_000 });
+  assert.ok(Object.keys(msgOf(inTime)).length > 10, "with time left, the cut keeps keys");
+});
+
 Deno.test("a list whose first item alone is over the limit keeps a cut version of that item", () => {
   const items = range(3).map((i) => ({ id: i, content: "y".repeat(100_000) }));
   const { msg, note } = cut({ items }, 4_096);

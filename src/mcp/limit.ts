@@ -30,6 +30,18 @@ const HINT = "The answer was too large and has been cut: ask for less, e.g. one 
 
 type Json = Record<string, unknown>;
 
+/** Thrown inside the cut when the call's time is up. */
+class OutOfTime extends Error {}
+
+/** When the cut under way must give up (`performance.now()` time), and a counter of its steps. */
+let stopAt = Infinity;
+let steps = 0;
+
+/** Counts a step of the cut, and every 1,024 steps gives up if the call's time is up. */
+function step(): void {
+  if ((++steps & 1023) === 0 && performance.now() > stopAt) throw new OutOfTime();
+}
+
 /** The UTF-8 length of `text` in bytes (a lone surrogate counts as U+FFFD, 3 bytes). */
 export function byteLength(text: string): number {
   let bytes = text.length;
@@ -96,6 +108,7 @@ function fitArray(items: unknown[], budget: number, path: string[], notes: Notes
   let kept = 0;
   let nextBytes = 0;
   for (const item of items) {
+    step();
     nextBytes = sizeOf(item);
     if (bytes + nextBytes + (kept ? 1 : 0) > budget) break;
     bytes += nextBytes + (kept ? 1 : 0);
@@ -134,6 +147,7 @@ interface Entry {
 function fitObject(object: Json, budget: number, path: string[], notes: Notes) {
   const entries: Entry[] = Object.entries(object).filter(([, v]) => v !== undefined).map(
     ([key, value]) => {
+      step();
       const keyBytes = sizeOf(key) + 1;
       return { key, value, keyBytes, bytes: keyBytes + sizeOf(value) };
     },
@@ -213,6 +227,11 @@ export interface LimitOptions {
   json?: string;
   /** Bytes that will be added to `msg` later (such as a hint), to leave room for. */
   addedBytes?: number;
+  /**
+   * When the call's time is up (`performance.now()` time): a cut still under way then gives up
+   * and keeps only the note, so a huge answer cannot hold the call past its `timeout_s`.
+   */
+  deadline?: number;
 }
 
 /**
@@ -235,7 +254,17 @@ export function limitMsg(msg: Json, maxBytes: number, options: LimitOptions = {}
   // `,"truncated":` and the note without its entries.
   const noteBytes = 13 + sizeOf(note({}));
   const notes: Notes = [];
-  const fitted = fit(msg, total, target - noteBytes - KEPT_BYTES, { path: [], notes });
+  let fitted: Fitted | undefined;
+  stopAt = options.deadline ?? Infinity;
+  steps = 0;
+  try {
+    fitted = fit(msg, total, target - noteBytes - KEPT_BYTES, { path: [], notes });
+  } catch (error) {
+    if (error instanceof OutOfTime) return { truncated: note({}) };
+    throw error;
+  } finally {
+    stopAt = Infinity;
+  }
   const out = (fitted?.value ?? {}) as Json;
   let bytes = (fitted?.bytes ?? 2) + noteBytes;
   const kept: Record<string, string> = {};

@@ -82,8 +82,11 @@ function describeTarget(row: Operation, params: Readonly<Record<string, unknown>
  */
 class Budget {
   #leftMs: number;
+  /** When the whole call's time is up (`performance.now()` time). */
+  readonly deadline: number;
   constructor(seconds: number) {
     this.#leftMs = seconds * 1000;
+    this.deadline = performance.now() + this.#leftMs;
   }
   /** Runs `work` with the seconds left (never less than a few milliseconds), counting its time. */
   async spend<T>(work: (timeoutS: number) => Promise<T>): Promise<T> {
@@ -131,7 +134,7 @@ async function runOperation(
   const budget = new Budget(context.timeoutS ?? DEFAULT_TIMEOUT_S);
   const token = await tokenFor(row, context, options.tokens, budget);
   const secrets = [context.callerToken, "token" in token ? token.token : undefined];
-  const result = (rv: ApiRv) => toolResult(rv, { ...hints, secrets });
+  const result = (rv: ApiRv) => toolResult(rv, { ...hints, secrets, deadline: budget.deadline });
   if ("error" in token) return credentialsResult(row.name, token.error, hints);
   if (row.kind === "delete") {
     const message = `${describeTarget(row, call.params)}. This cannot be undone. Go ahead?`;

@@ -20,6 +20,8 @@ export interface ResultOptions extends HintContext {
   maxBytes?: number;
   /** Tokens to mask wherever they appear (the caller's, the one the call used). */
   secrets?: readonly (string | undefined)[];
+  /** When the call's time is up (`performance.now()` time): a cut then keeps only its note. */
+  deadline?: number;
 }
 
 /**
@@ -34,7 +36,7 @@ export function toolResult(rv: ApiRv, options: ResultOptions = {}): CallToolResu
     logFailure(redact(String(rv.msg.error), secrets), hint);
   }
   try {
-    return build(rv, options.maxBytes ?? DEFAULT_MAX_RESULT_BYTES, hint, secrets);
+    return build(rv, options.maxBytes ?? DEFAULT_MAX_RESULT_BYTES, hint, secrets, options.deadline);
   } catch (error) {
     // Cleaning and cutting walk the answer; one nested thousands of levels deep overflows them.
     if (!(error instanceof RangeError)) throw error;
@@ -71,6 +73,7 @@ function build(
   maxBytes: number,
   hint: string | undefined,
   secrets: readonly (string | undefined)[] = [],
+  deadline?: number,
 ): CallToolResult {
   // Serialise once; clean, mask and cut only when the text shows there is something to do.
   let msg = rv.msg;
@@ -85,7 +88,7 @@ function build(
   }
   // Room for the hint added below: `,"hint":"…"`.
   const addedBytes = hint ? 8 + byteLength(JSON.stringify(hint)) : 0;
-  const limited = limitMsg(msg, maxBytes, { json, addedBytes });
+  const limited = limitMsg(msg, maxBytes, { json, addedBytes, deadline });
   if (limited !== msg) {
     msg = limited;
     json = JSON.stringify(msg);
