@@ -26,7 +26,7 @@ import {
 } from "../src/mcp/mod.ts";
 import { NoCredentials, StaticToken, type TokenSource } from "../src/auth/mod.ts";
 import { startStub, type StubOptions, type StubServer } from "../src/stub/mod.ts";
-import { TokenVerifier } from "../src/auth/verify.ts";
+import { TokenVerifier, type VerifierOptions } from "../src/auth/verify.ts";
 
 /** The first message of an MCP client: `initialize`, with id `id`. */
 export function initializeRequest(id = 1, name = "test"): Record<string, unknown> {
@@ -148,8 +148,11 @@ export async function openSession(options: SessionOptions = {}): Promise<Session
 
 /** How an HTTP endpoint for a fresh stub is set up. */
 export type EndpointOptions = Parameters<typeof serveForStub>[1] & {
-  /** Verify callers' tokens against the stub's Keycloak (its JWKS, refetched without delay). */
-  keycloak?: boolean;
+  /**
+   * Verify callers' tokens against the stub's Keycloak (its JWKS, refetched without delay); an
+   * object also sets the verifier's other options (its clock, the key set's maximum age).
+   */
+  keycloak?: boolean | Partial<VerifierOptions>;
 };
 
 /** The MCP HTTP endpoint of a fresh stub; `await using` shuts both down. */
@@ -178,6 +181,7 @@ export async function openEndpoint(options: EndpointOptions = {}): Promise<Endpo
       realm: stub.keycloak.realm,
       clientId: stub.keycloak.clientId,
       refetchAfterS: 0,
+      ...(typeof keycloak === "object" ? keycloak : {}),
     })
     : undefined;
   const endpoint = serveForStub(stub, { graceMs: 100, verifier, ...http });

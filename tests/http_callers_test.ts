@@ -10,11 +10,11 @@ import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/
 import type { HttpEndpoint, HttpOptions } from "../src/mcp/mod.ts";
 import { KEYCLOAK_SEED, type StubServer } from "../src/stub/mod.ts";
 import { initializeRequest, seedIds } from "./_helpers.ts";
-import { type Endpoint, openEndpoint } from "../testing/mod.ts";
+import { type Endpoint, type EndpointOptions, openEndpoint } from "../testing/mod.ts";
 
 async function withRig(
   fn: (rig: Endpoint) => Promise<void>,
-  options: { keycloak?: boolean; http?: Partial<HttpOptions> } = {},
+  options: { keycloak?: EndpointOptions["keycloak"]; http?: Partial<HttpOptions> } = {},
 ): Promise<void> {
   await using rig = await openEndpoint({
     keycloak: options.keycloak,
@@ -158,6 +158,35 @@ Deno.test("with Keycloak, a real token works, and a token signed by a newly rota
     await alice.close();
     await bob.close();
   }, { keycloak: true }));
+
+Deno.test("with Keycloak, a token signed by a key removed from the realm is refused once the key set is 10 minutes old", () => {
+  // Before: the key set was kept for good, so a removed key verified until the server restarted.
+  let clock = Date.now();
+  return withRig(async ({ stub, endpoint }) => {
+    const status = async (token: string) => {
+      const response = await post(endpoint, token, initializeRequest());
+      await response.body?.cancel();
+      return response.status;
+    };
+    const old = await stub.keycloak.mint("alice", { lifetimeS: 3600 });
+    assert.equal(await status(old), 200);
+    await stub.keycloak.rotateKeys({ retire: true });
+    assert.equal(await status(old), 200, "the cached key set still holds the removed key");
+    clock += 9 * 60 * 1000;
+    assert.equal(await status(old), 200, "within 10 minutes the cached set is used");
+    assert.equal(stub.keycloak.jwksFetches.get(KEYCLOAK_SEED.realm), 1);
+    clock += 60 * 1000;
+    await refusedWith401(await post(endpoint, old, initializeRequest()), /not signed by a key/);
+    assert.equal(stub.keycloak.jwksFetches.get(KEYCLOAK_SEED.realm), 2, "fetched again");
+    const fresh = await stub.keycloak.mint("alice", { lifetimeS: 3600 });
+    assert.equal(await status(fresh), 200, "the realm's current key verifies");
+    assert.equal(stub.keycloak.jwksFetches.get(KEYCLOAK_SEED.realm), 2);
+    // An old set is not used when it cannot be renewed: callers wait for Keycloak instead.
+    stub.keycloak.setDown(true);
+    clock += 10 * 60 * 1000;
+    assert.equal(await status(fresh), 503);
+  }, { keycloak: { now: () => clock, refetchAfterS: 10 } });
+});
 
 Deno.test("with Keycloak down, a caller gets 503 and the AS hears nothing", () =>
   withRig(async ({ stub, endpoint }) => {

@@ -1,8 +1,11 @@
 /**
  * Verifies callers' bearer tokens against a Keycloak realm: the signature against the realm's
- * JWKS (found through its OpenID configuration, cached, fetched again when a token names a key
- * it does not hold), then issuer, expiry, token type, and audience or `azp`. The cryptography is
- * `jose`'s; nothing here decodes a claim before the signature holds.
+ * JWKS (found through its OpenID configuration, cached for at most 10 minutes, fetched again
+ * sooner when a token names a key it does not hold), then issuer, expiry, token type, and
+ * audience or `azp`. The cryptography is `jose`'s; nothing here decodes a claim before the
+ * signature holds. Keycloak's documents are always fetched with TLS verified, whatever the
+ * Account Server's `SQUONK2_ASAPI_VERIFY_SSL_CERT` says: whoever serves the key set decides who
+ * is let in (a private CA goes in through Deno's `DENO_CERT`).
  *
  * @module
  */
@@ -16,11 +19,16 @@ export interface VerifierOptions {
   realm: string;
   /** The Account Server's client id: a token must name it in `aud` or `azp`. */
   clientId: string;
-  verifyTls?: boolean;
   /** Seconds to wait for Keycloak's documents (default 10). */
   timeoutS?: number;
   /** Least seconds between two JWKS fetches caused by unknown key ids (default 10). */
   refetchAfterS?: number;
+  /**
+   * Most seconds a fetched key set is trusted (default 600, as `jose`'s `createRemoteJWKSet`):
+   * past it the set is fetched again before the next token is checked, so a key removed from the
+   * realm stops verifying. If that fetch fails, callers get VerifierUnavailable, not the old set.
+   */
+  maxAgeS?: number;
   /** The clock, in milliseconds (for tests). */
   now?: () => number;
 }
@@ -41,6 +49,7 @@ export class VerifierUnavailable extends Error {}
 
 const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384"];
 const MAX_DOCUMENT_BYTES = 512 * 1024;
+const DEFAULT_MAX_AGE_S = 600;
 
 interface Keys {
   issuer: string;
@@ -106,9 +115,13 @@ export class TokenVerifier {
     return { id: `${keys.issuer}|${payload.sub}`, expiresAt: payload.exp! * 1000 };
   }
 
+  /** The key set, fetched again first when it is older than the maximum age. */
   #current(): Promise<Keys> {
-    if (this.#keys) return Promise.resolve(this.#keys);
-    return this.#refresh(undefined);
+    const keys = this.#keys;
+    if (!keys) return this.#refresh(undefined);
+    const maxAgeMs = (this.#options.maxAgeS ?? DEFAULT_MAX_AGE_S) * 1000;
+    if (this.#now() - keys.fetchedAt >= maxAgeMs) return this.#refresh(keys);
+    return Promise.resolve(keys);
   }
 
   /** Fetches the keys again, once for all callers waiting on it. */
@@ -145,7 +158,8 @@ export class TokenVerifier {
   async #document(url: string): Promise<Record<string, unknown>> {
     const timeoutS = this.#options.timeoutS ?? 10;
     const answer = await exchange({ url, method: "GET", headers: { accept: "application/json" } }, {
-      verifyTls: this.#options.verifyTls ?? true,
+      // Never the Account Server's setting: a forged key set would let anyone in.
+      verifyTls: true,
       signal: AbortSignal.timeout(timeoutS * 1000),
       timeoutS,
       maxBytes: MAX_DOCUMENT_BYTES,

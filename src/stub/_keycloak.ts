@@ -135,9 +135,14 @@ export class StubKeycloak {
     return Response.json({ error: "Method not allowed" }, { status: 405 });
   }
 
-  /** A new signing key for `realm` (older keys stay published): tokens signed by it carry an unknown `kid`. */
-  async rotateKeys(realm: string = KEYCLOAK_SEED.realm): Promise<void> {
-    (await this.#realm(realm)).keys.unshift(await newKey());
+  /**
+   * A new signing key for `realm`: tokens signed by it carry an unknown `kid`. Older keys stay
+   * published, unless `retire`: then only the new key is (as when a key is removed in Keycloak).
+   */
+  async rotateKeys(realm: string = KEYCLOAK_SEED.realm, retire = false): Promise<void> {
+    const keys = (await this.#realm(realm)).keys;
+    keys.unshift(await newKey());
+    if (retire) keys.length = 1;
   }
 
   /** Makes the realms' keys ready, so the first token is issued without delay. */

@@ -119,8 +119,8 @@ export interface StubServer {
     jwksFetches: Map<string, number>;
     /** A token for `username` signed by the realm's key, with claims a test chooses. */
     mint(username: string, options?: MintOptions): Promise<string>;
-    /** Signs new tokens with a new key (older keys stay published). */
-    rotateKeys(): Promise<void>;
+    /** Signs new tokens with a new key; older keys stay published unless `retire` is true. */
+    rotateKeys(options?: { retire?: boolean }): Promise<void>;
     /** Makes every Keycloak endpoint answer 503 until set back to false. */
     setDown(down: boolean): void;
     /** Invalidates every token issued so far, as if they had all expired. */
@@ -354,7 +354,7 @@ function serverOf(stub: Stub, origin: string, server: Deno.HttpServer): StubServ
       issuer: keycloak.issuer(),
       jwksFetches: keycloak.jwksFetches,
       mint: (username, options) => keycloak.mint(username, options),
-      rotateKeys: () => keycloak.rotateKeys(),
+      rotateKeys: (options) => keycloak.rotateKeys(undefined, options?.retire),
       setDown: (down) => keycloak.down = down,
       revokeAll: () => keycloak.revokeAll(),
       clients: oauth.clients,
