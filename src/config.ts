@@ -323,8 +323,11 @@ export interface Config {
   maxBodyBytes: number;
   maxSessions: number;
   sessionIdleS: number;
-  /** HTTP with Keycloak configured: callers' tokens are verified against this realm. */
-  verifyCallers?: { url: string; realm: string; clientId: string; verifyTls: boolean };
+  /**
+   * HTTP with Keycloak configured: callers' tokens are verified against this realm, always with
+   * TLS verified (`verifySslCert` is the Account Server's alone).
+   */
+  verifyCallers?: { url: string; realm: string; clientId: string };
   help: boolean;
   version: boolean;
   /** Lines to print at start: settings that work but probably do not mean what they say. */
@@ -349,6 +352,7 @@ export function loadConfig(args: string[], env: (name: string) => string | undef
   }
   const transport = v.transport ?? "stdio";
   const host = v.host ?? "127.0.0.1";
+  const verifyCallers = callerRealm(v, transport);
   if (transport === "http" && !isLoopback(host) && !v.allowedHosts?.length) {
     throw new ConfigError(
       `Listening on "${host}" needs --allowed-hosts (or SQUONK2_MCP_ALLOWED_HOSTS): the ` +
@@ -378,18 +382,52 @@ export function loadConfig(args: string[], env: (name: string) => string | undef
     maxBodyBytes: v.maxBodyBytes ?? 4 * 1024 * 1024,
     maxSessions: v.maxSessions ?? 1000,
     sessionIdleS: v.sessionIdleS ?? 1800,
-    verifyCallers: transport === "http" && v.keycloakUrl && v.keycloakRealm && v.keycloakClientId
-      ? {
-        url: v.keycloakUrl,
-        realm: v.keycloakRealm,
-        clientId: v.keycloakClientId,
-        verifyTls: tls.verify,
-      }
-      : undefined,
+    verifyCallers,
     help: v.help ?? false,
     version: v.version ?? false,
-    warnings: tls.warning ? [tls.warning] : [],
+    warnings: [
+      ...(tls.warning ? [tls.warning] : []),
+      ...(demo ? [] : exposureWarnings(v, host, verifyCallers)),
+    ],
   };
+}
+
+/** Where callers' tokens are verified: HTTP with Keycloak's URL, realm and client id set. */
+function callerRealm(v: Values, transport: string): Config["verifyCallers"] {
+  if (transport !== "http" || !v.keycloakUrl || !v.keycloakRealm || !v.keycloakClientId) {
+    return undefined;
+  }
+  return { url: v.keycloakUrl, realm: v.keycloakRealm, clientId: v.keycloakClientId };
+}
+
+/**
+ * Settings that let callers in on someone else's word: Keycloak's keys fetched over plain http
+ * from another machine, and sign-in metadata that names the endpoint `http://<Host>` where it is
+ * probably reached through an https proxy (no public URL, but other hosts allowed).
+ */
+function exposureWarnings(
+  v: Values,
+  host: string,
+  verifyCallers: Config["verifyCallers"],
+): string[] {
+  if (!verifyCallers) return [];
+  const warnings: string[] = [];
+  const keycloak = new URL(verifyCallers.url);
+  if (keycloak.protocol === "http:" && !isLoopback(keycloak.hostname)) {
+    warnings.push(
+      `callers' tokens are verified with keys fetched from Keycloak over plain http ` +
+        `("${keycloak.host}"): anyone on the way can hand out their own keys and be let in; ` +
+        "use https",
+    );
+  }
+  if (!v.publicUrl && (!isLoopback(host) || v.allowedHosts?.length)) {
+    warnings.push(
+      "SQUONK2_MCP_PUBLIC_URL (or --public-url) is not set: the sign-in metadata names this " +
+        'endpoint "http://<Host>/mcp", so behind an https proxy clients are sent to plain http; ' +
+        "set it to the URL clients use",
+    );
+  }
+  return warnings;
 }
 
 function loadTools(v: Values): string[] {

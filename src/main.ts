@@ -144,7 +144,11 @@ function serveOverHttp(
     return undefined;
   }
   say(`${VERSION}: serving MCP at ${endpoint.url} (${offeredText(config)})`);
-  if (verify) say(`callers' tokens are verified against Keycloak realm "${verify.realm}"`);
+  if (verify) {
+    // SQUONK2_ASAPI_VERIFY_SSL_CERT=no is the Account Server's; Keycloak's keys decide who is let in.
+    const tls = config.verifySslCert ? "" : " (its TLS certificate verified all the same)";
+    say(`callers' tokens are verified against Keycloak realm "${verify.realm}"${tls}`);
+  }
   // The stub's tokens are published constants, not secrets; logLine would mask the admin's.
   if (stub) console.error(demoTokensHelp(endpoint.url, stub.tokens));
   return () => endpoint.shutdown();

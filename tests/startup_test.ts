@@ -1,9 +1,14 @@
 /**
- * Start-up checks, on the real entry point: a name that only looks like loopback is not, and
- * configuration errors never print a URL's query or credentials. (A port in use: welcome_test.)
+ * Start-up checks, on the real entry point: a name that only looks like loopback is not,
+ * configuration errors never print a URL's query or credentials, callers are verified only
+ * against a Keycloak whose certificate is trusted, and settings that expose callers are named at
+ * start. (A port in use: welcome_test.)
  */
 import assert from "node:assert/strict";
 import { loadConfig } from "../src/config.ts";
+import { startStub } from "../src/stub/mod.ts";
+import { initializeRequest, selfSignedCertificate } from "./_helpers.ts";
+import { hermeticEnv, ROOT as SERVER_ROOT, serverArgs } from "./_spawn.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -83,7 +88,158 @@ Deno.test("over HTTP, Keycloak's URL, realm and client id alone verify callers, 
     url: "https://kc.example/auth",
     realm: "squonk2",
     clientId: "account-server-api",
-    verifyTls: true,
   });
   assert.throws(() => loadConfig([], (name) => env[name]), /client-credentials grant needs/);
+});
+
+/** `deno task start` over HTTP on a free port with `env`, until disposed; its stderr so far. */
+async function serving(
+  env: Record<string, string>,
+  ...args: string[]
+): Promise<
+  & { url: string; stderr: () => string; says: (line: string) => Promise<boolean> }
+  & AsyncDisposable
+> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: serverArgs("start", "--transport", "http", "--port", "0", ...args),
+    cwd: SERVER_ROOT,
+    clearEnv: true,
+    env: hermeticEnv(env),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const started = Promise.withResolvers<string>();
+  const reading = (async () => {
+    for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+      stderr += text;
+      const url = /serving MCP at (http:\/\/\S+\/mcp)/.exec(stderr)?.[1];
+      if (url) started.resolve(url);
+    }
+    started.reject(new Error(`the server did not start: ${stderr}`));
+  })();
+  const url = await started.promise;
+  return {
+    url,
+    stderr: () => stderr,
+    // Lines may still be on their way through the pipe: wait up to 5 s for this one.
+    async says(line) {
+      for (let waited = 0; waited < 5000; waited += 20) {
+        if (said(stderr).includes(line)) return true;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return false;
+    },
+    async [Symbol.asyncDispose]() {
+      child.kill("SIGTERM");
+      await child.status;
+      await reading;
+    },
+  };
+}
+
+/** The lines of `stderr` that start with the server's name, without it. */
+function said(stderr: string): string[] {
+  return stderr.split("\n").filter((line) => line.startsWith("squonk2-as-mcp: "))
+    .map((line) => line.slice("squonk2-as-mcp: ".length));
+}
+
+Deno.test("with SQUONK2_ASAPI_VERIFY_SSL_CERT=no, a Keycloak with an untrusted certificate still verifies nobody", async () => {
+  // Before: the Account Server's "no" also turned off TLS checks of Keycloak's keys, so whoever
+  // sat on the way to Keycloak could serve a key set of their own and be let in.
+  const stub = await startStub(await selfSignedCertificate());
+  try {
+    assert.match(stub.keycloak.url, /^https:/);
+    await using server = await serving({
+      SQUONK2_ASAPI_URL: stub.url,
+      SQUONK2_ASAPI_VERIFY_SSL_CERT: "no",
+      SQUONK2_KEYCLOAK_URL: stub.keycloak.url,
+      SQUONK2_KEYCLOAK_REALM: stub.keycloak.realm,
+      SQUONK2_KEYCLOAK_AS_CLIENT_ID: stub.keycloak.clientId,
+    });
+    assert.ok(
+      await server.says(
+        `callers' tokens are verified against Keycloak realm "${stub.keycloak.realm}" ` +
+          "(its TLS certificate verified all the same)",
+      ),
+      server.stderr(),
+    );
+    const token = await stub.keycloak.mint("alice");
+    const response = await fetch(server.url, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${token}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+      },
+      body: JSON.stringify(initializeRequest()),
+    });
+    assert.equal(response.status, 503);
+    await response.body?.cancel();
+    assert.equal(stub.keycloak.jwksFetches.size, 0, "no key set was taken from it");
+    assert.deepEqual(stub.requests, [], "the Account Server heard nothing");
+    assert.ok(
+      await server.says(
+        `cannot verify a token: the TLS certificate of Keycloak ("${
+          new URL(stub.keycloak.url).host
+        }") is not trusted, and callers' tokens are verified only against a trusted Keycloak: ` +
+          "give its CA to Deno with DENO_CERT",
+      ),
+      server.stderr(),
+    );
+  } finally {
+    await stub.shutdown();
+  }
+});
+
+Deno.test("a Keycloak over plain http on another machine, and no public URL behind allowed hosts, are each named in one line at start", async () => {
+  await using server = await serving(
+    {
+      SQUONK2_ASAPI_URL: "https://as.example/api",
+      SQUONK2_KEYCLOAK_URL: "http://kc.example/auth",
+      SQUONK2_KEYCLOAK_REALM: "squonk2",
+      SQUONK2_KEYCLOAK_AS_CLIENT_ID: "account-server-api",
+    },
+    "--allowed-hosts",
+    "mcp.example.com",
+  );
+  assert.ok(
+    await server.says(
+      'callers\' tokens are verified with keys fetched from Keycloak over plain http ("kc.example"): ' +
+        "anyone on the way can hand out their own keys and be let in; use https",
+    ),
+    server.stderr(),
+  );
+  assert.ok(
+    await server.says(
+      "SQUONK2_MCP_PUBLIC_URL (or --public-url) is not set: the sign-in metadata names this " +
+        'endpoint "http://<Host>/mcp", so behind an https proxy clients are sent to plain http; ' +
+        "set it to the URL clients use",
+    ),
+    server.stderr(),
+  );
+});
+
+Deno.test("no exposure warning for a loopback Keycloak, a public URL, stdio, or no Keycloak at all", () => {
+  const keycloak = {
+    SQUONK2_ASAPI_URL: "https://as.example/api",
+    SQUONK2_KEYCLOAK_URL: "http://127.0.0.1:8080/auth",
+    SQUONK2_KEYCLOAK_REALM: "squonk2",
+    SQUONK2_KEYCLOAK_AS_CLIENT_ID: "account-server-api",
+    SQUONK2_KEYCLOAK_AS_CLIENT_SECRET: "s",
+  };
+  const warnings = (args: string[], env: Record<string, string>) =>
+    loadConfig(args, (name) => env[name]).warnings;
+  assert.deepEqual(warnings(["--transport", "http"], keycloak), []);
+  const proxied = ["--transport", "http", "--allowed-hosts", "mcp.example.com"];
+  assert.deepEqual(
+    warnings([...proxied, "--public-url", "https://mcp.example.com/mcp"], keycloak),
+    [],
+  );
+  assert.deepEqual(warnings(proxied, { SQUONK2_ASAPI_URL: "https://as.example/api" }), []);
+  const remote = { ...keycloak, SQUONK2_KEYCLOAK_URL: "http://kc.example/auth" };
+  assert.deepEqual(warnings([], remote), []);
+  assert.equal(warnings(["--transport", "http"], remote).length, 1);
+  assert.equal(warnings(proxied, keycloak).length, 1);
 });

@@ -165,6 +165,13 @@ export class TokenVerifier {
       maxBytes: MAX_DOCUMENT_BYTES,
     });
     const what = new URL(url).pathname;
+    if (!answer.ok && answer.reason === "tls") {
+      // Not the Account Server's advice (VERIFY_SSL_CERT=no): that setting does not apply here.
+      throw new VerifierUnavailable(
+        `the TLS certificate of Keycloak ("${new URL(url).host}") is not trusted, and callers' ` +
+          "tokens are verified only against a trusted Keycloak: give its CA to Deno with DENO_CERT",
+      );
+    }
     if (!answer.ok) {
       throw new VerifierUnavailable(`cannot reach Keycloak to verify tokens: ${answer.error}`);
     }
