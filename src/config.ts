@@ -192,6 +192,14 @@ export const SETTINGS = {
     help: "HTTP: the URL clients use for /mcp, behind a proxy (default: as requested)",
     example: "https://mcp.example.com/mcp",
   },
+  oauthScopes: {
+    flag: "oauth-scopes",
+    env: "SQUONK2_MCP_OAUTH_SCOPES",
+    arg: "A,B",
+    parse: list,
+    help: "HTTP with Keycloak: scopes clients ask for when they sign in (see the README)",
+    example: "account-server-audience",
+  },
   toolsets: {
     flag: "toolsets",
     env: "SQUONK2_MCP_TOOLSETS",
@@ -312,6 +320,8 @@ export interface Config {
   stateless: boolean;
   /** The URL clients use for `/mcp`, named by the OAuth metadata. */
   publicUrl?: string;
+  /** Scopes clients ask for when they sign in, named by the OAuth metadata. */
+  oauthScopes: string[];
   /** The names of the tools to offer, checked. */
   tools: string[];
   readOnly: boolean;
@@ -374,6 +384,7 @@ export function loadConfig(args: string[], env: (name: string) => string | undef
     allowServerCredentials: v.allowServerCredentials ?? false,
     stateless: v.stateless ?? false,
     publicUrl: v.publicUrl,
+    oauthScopes: v.oauthScopes ?? [],
     tools: loadTools(v),
     readOnly: v.readOnly ?? false,
     fileRoot: v.fileRoot,
@@ -395,6 +406,13 @@ export function loadConfig(args: string[], env: (name: string) => string | undef
 /** Where callers' tokens are verified: HTTP with Keycloak's URL, realm and client id set. */
 function callerRealm(v: Values, transport: string): Config["verifyCallers"] {
   if (transport !== "http" || !v.keycloakUrl || !v.keycloakRealm || !v.keycloakClientId) {
+    if (v.oauthScopes?.length) {
+      throw new ConfigError(
+        "SQUONK2_MCP_OAUTH_SCOPES (or --oauth-scopes) is set, but callers sign in only over " +
+          "HTTP with SQUONK2_KEYCLOAK_URL, SQUONK2_KEYCLOAK_REALM and " +
+          "SQUONK2_KEYCLOAK_AS_CLIENT_ID set",
+      );
+    }
     return undefined;
   }
   return { url: v.keycloakUrl, realm: v.keycloakRealm, clientId: v.keycloakClientId };

@@ -134,7 +134,11 @@ function serveOverHttp(
       sessionIdleMs: config.sessionIdleS * 1000,
       stateless: config.stateless,
       // Callers are sent to sign in where their tokens are verified: the same realm.
-      resource: { authorizationServer: verify && realmUrl(verify), publicUrl: config.publicUrl },
+      resource: {
+        authorizationServer: verify && realmUrl(verify),
+        publicUrl: config.publicUrl,
+        scopes: config.oauthScopes,
+      },
       ready: accountServerAnswers(backend.api),
     });
   } catch (error) {

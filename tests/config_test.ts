@@ -118,3 +118,22 @@ Deno.test("the public URL is kept without a trailing slash, and refused with cre
     ConfigError,
   );
 });
+
+Deno.test("sign-in scopes are a list for HTTP with Keycloak, and refused where nobody signs in", () => {
+  const keycloak = {
+    SQUONK2_ASAPI_URL: "https://as.example/api",
+    SQUONK2_KEYCLOAK_URL: "https://kc.example/auth",
+    SQUONK2_KEYCLOAK_REALM: "squonk2",
+    SQUONK2_KEYCLOAK_AS_CLIENT_ID: "account-server-api",
+  };
+  const config = load(["--transport", "http"], {
+    ...keycloak,
+    SQUONK2_MCP_OAUTH_SCOPES: "account-server-audience, offline_access",
+  });
+  assert.deepEqual(config.oauthScopes, ["account-server-audience", "offline_access"]);
+  assert.deepEqual(load(["--transport", "http"], keycloak).oauthScopes, []);
+  assert.throws(
+    () => load(["--transport", "http", "--oauth-scopes", "account-server-audience"]),
+    /^Error: SQUONK2_MCP_OAUTH_SCOPES \(or --oauth-scopes\) is set, but callers sign in only over HTTP/,
+  );
+});

@@ -158,6 +158,25 @@ Deno.test("an MCP client finds Keycloak from a 401, registers, signs in and call
   assert.deepEqual(sent.map((q) => q.authorization), [`Bearer ${provider.saved?.access_token}`]);
 });
 
+Deno.test("with sign-in scopes set, the metadata names them and the client asks Keycloak for them", async () => {
+  const scopes = ["account-server-audience"];
+  await using r = await rig({
+    http: (stub) => ({
+      ...verifying(stub),
+      resource: { authorizationServer: `${stub.keycloak.url}/realms/squonk2`, scopes },
+    }),
+  });
+  const metadata = await fetch(
+    new URL("/.well-known/oauth-protected-resource/mcp", r.endpoint.url),
+  );
+  assert.deepEqual((await metadata.json()).scopes_supported, ["account-server-audience"]);
+  const provider = new FollowingProvider();
+  const client = await signIn(r.endpoint.url, provider);
+  assert.equal(await whoAmI(client), "alice");
+  await client.close();
+  assert.equal(provider.visited[0]?.searchParams.get("scope"), "account-server-audience");
+});
+
 Deno.test("a static bearer token still works beside sign-in", async () => {
   await using r = await rig();
   const client = new Client({ name: "script", version: "1.0.0" });

@@ -14,6 +14,12 @@ export interface ResourceOptions {
   authorizationServer?: string;
   /** The URL clients use for `/mcp` (behind a proxy); default: the request's own. */
   publicUrl?: string;
+  /**
+   * Scopes clients ask for when they sign in, published as `scopes_supported` (the MCP SDK's
+   * client requests exactly these): e.g. an optional Keycloak client scope that adds the
+   * Account Server's audience to the tokens of MCP clients only.
+   */
+  scopes?: readonly string[];
 }
 
 /** The well-known path of the Protected Resource Metadata. */
@@ -74,6 +80,7 @@ export function serveMetadata(request: Request, options: ResourceOptions): Respo
   return Response.json({
     resource,
     authorization_servers: [options.authorizationServer],
+    ...(options.scopes?.length ? { scopes_supported: options.scopes } : {}),
     bearer_methods_supported: ["header"],
     resource_name: "Squonk2 Account Server",
   }, { headers: { ...cors, "cache-control": "max-age=300" } });
