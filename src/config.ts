@@ -174,7 +174,8 @@ export const SETTINGS = {
     env: "SQUONK2_MCP_ALLOW_SERVER_CREDENTIALS",
     parse: on,
     default: "no",
-    help: "HTTP: requests without a bearer token use the server's own credentials",
+    help: "HTTP: requests without a bearer token use the server's own credentials and share " +
+      "sessions (see the README)",
   },
   stateless: {
     flag: "stateless",

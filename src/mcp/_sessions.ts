@@ -12,7 +12,11 @@ import type { WebStandardStreamableHTTPServerTransport } from "@modelcontextprot
 export interface Session {
   transport: WebStandardStreamableHTTPServerTransport;
   server: Server;
-  /** Who may use it: a verified caller, a token's SHA-256, or "" for the server's credentials. */
+  /**
+   * Who may use it: a verified caller, a token's SHA-256, or "" for the server's credentials
+   * (every caller without a token is that one owner: anyone who learns such a session's id may
+   * use it).
+   */
   owner: string;
   /** When a request last came or a response last ended, in milliseconds. */
   lastActive: number;
