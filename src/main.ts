@@ -218,6 +218,7 @@ async function main(): Promise<number> {
       fileRoot: config.fileRoot,
       maxResultBytes: config.maxResultBytes,
       maxUploadBytes: config.maxUploadBytes,
+      stateless: config.transport === "http" && config.stateless,
       activity,
     });
   let stop: Stop = () => Promise.resolve();

@@ -60,13 +60,15 @@ export function serveForStub(
   const tokens = options.serverToken ? new StaticToken(options.serverToken) : new NoCredentials();
   const tools = selectTools(options.selection);
   const { server, ...http } = options;
+  const stateless = options.stateless;
   return serveHttp({
     hostname: "127.0.0.1",
     port: 0,
     allowedOrigins: [],
     allowServerCredentials: false,
     activity,
-    makeServer: () => createServer({ api, tokens, version: "test", activity, tools, ...server }),
+    makeServer: () =>
+      createServer({ api, tokens, version: "test", activity, tools, stateless, ...server }),
     ...http,
   });
 }

@@ -4,7 +4,8 @@
  * event-stream resource holds the socket while subscribed and survives a dropped socket.
  */
 import assert from "node:assert/strict";
-import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
   type CallToolResult,
   ResourceUpdatedNotificationSchema,
@@ -16,11 +17,14 @@ import { PROCESSING_CHARGE, startStub, STUB_ACTION, type StubServer } from "../s
 import {
   closeSession,
   connectInMemory,
+  initializeRequest,
   type SeedIds,
   seedIds,
   selfSignedCertificate,
+  serveForStub,
   toolCaller,
 } from "./_helpers.ts";
+import { hermeticEnv, ROOT, serverArgs } from "./_spawn.ts";
 
 const URI = "squonk2://event-stream";
 
@@ -31,6 +35,7 @@ interface Msg {
   lost_count?: number;
   stopped_by: string;
   count: number;
+  unparsed?: number;
   error?: string;
 }
 
@@ -94,6 +99,11 @@ async function until(condition: () => boolean, what: string): Promise<void> {
     if (Date.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
+}
+
+/** Lets `ms` pass, to see that nothing more happens in that time. */
+function settle(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function inject(f: Fixture, ...ns: number[]): void {
@@ -319,4 +329,178 @@ Deno.test("read-only mode keeps the stream; leaving out read_event_stream remove
   await using without = await session({ selection: { excludeTools: ["read_event_stream"] } });
   assert.equal(without.client.getServerCapabilities()?.resources, undefined);
   await assert.rejects(without.client.listResources(), /Method not found/);
+});
+
+Deno.test("parallel subscribes share one connection and one notification an event; unsubscribing closes it", async () => {
+  await using f = await session();
+  await Promise.all([1, 2, 3].map(() => f.client.subscribeResource({ uri: URI })));
+  await until(() => f.stub.events.connected(f.stream), "the subscription is connected");
+  inject(f, 1);
+  await until(() => f.updates() >= 1, "the client is told of the event");
+  await settle(300);
+  assert.equal(f.updates(), 1, "one notification for one event");
+  assert.equal(f.stub.events.connections(f.stream), 1, "one connection for the three subscribes");
+  assert.deepEqual(await readResource(f).then(ordinals), [1]);
+
+  await f.client.unsubscribeResource({ uri: URI });
+  await until(() => !f.stub.events.connected(f.stream), "unsubscribing closes the socket");
+  await settle(600);
+  assert.equal(f.stub.events.connected(f.stream), false, "nothing reconnects");
+  assert.equal(f.stub.events.connections(f.stream), 1, "no connection was made since");
+});
+
+Deno.test("ending the session after parallel subscribes leaves no socket behind", async () => {
+  const f = await session();
+  await Promise.all([1, 2, 3].map(() => f.client.subscribeResource({ uri: URI })));
+  await until(() => f.stub.events.connected(f.stream), "the subscription is connected");
+  await settle(300);
+  const connections = f.stub.events.connections(f.stream);
+  await f.client.close();
+  await until(() => !f.stub.events.connected(f.stream), "the session's end closes the socket");
+  await settle(600);
+  assert.equal(f.stub.events.connected(f.stream), false, "nothing reconnects");
+  assert.equal(f.stub.events.connections(f.stream), connections, "no connection was made since");
+  await f[Symbol.asyncDispose]();
+});
+
+Deno.test("max_events: 1 returns exactly one event, and next continues after it", async () => {
+  await using f = await session();
+  const total = 20;
+  for (let n = 1; n <= total; n++) inject(f, n);
+  const msg = await f.read({ from_ordinal: 0, max_events: 1 });
+  assert.deepEqual(ordinals(msg), [1]);
+  assert.equal(msg.count, 1);
+  assert.equal(msg.stopped_by, "max_events");
+  assert.deepEqual(msg.next, { from_ordinal: 1 });
+  assert.deepEqual(await f.read({ ...msg.next, max_events: 1 }).then(ordinals), [2]);
+});
+
+Deno.test("timeout_s caps the whole read: the wait ends at the smaller of timeout_s and wait_s", async () => {
+  await using f = await session();
+  inject(f, 1);
+  const started = Date.now();
+  const capped = await f.read({ from_ordinal: 0, timeout_s: 0.3, wait_s: 10 });
+  const took = Date.now() - started;
+  assert.equal(capped.stopped_by, "timeout_s");
+  assert.deepEqual(ordinals(capped), [1]);
+  assert.ok(took < 8000, `the read returned before wait_s (took ${took} ms)`);
+  const waited = await f.read({ ...capped.next, timeout_s: 10, wait_s: 0.3 });
+  assert.equal(waited.stopped_by, "wait_s");
+});
+
+Deno.test("from_datetime must be ISO 8601 with a zone: other dates are refused, naming the parameter", async () => {
+  await using f = await session();
+  const refused = [
+    "1",
+    "Tue Mar 01 2022",
+    "2026-05-01T09:00:00",
+    "2026-05-01",
+    "2026-13-01T09:00Z",
+  ];
+  for (const from_datetime of refused) {
+    const result = await f.call("read_event_stream", { from_datetime });
+    assert.equal(result.isError, true, from_datetime);
+    assert.match(
+      String((result.structuredContent as { msg: Msg }).msg.error),
+      /^Cannot read_event_stream: invalid input: from_datetime: must be an ISO 8601 date-time with a zone .*e\.g\. 2026-05-01T09:00:00Z/,
+    );
+  }
+  assert.equal(f.stub.requests.length, 0, "no request reached the stub");
+  assert.equal(f.stub.events.connections(f.stream), 0, "no socket was opened");
+
+  inject(f, 1, 2);
+  const first = f.stub.events.events(f.stream)[0]!.timestamp;
+  const offset = new Date(first + 2 * 3600_000).toISOString().replace("Z", "+02:00");
+  assert.deepEqual(await f.read({ from_datetime: offset }).then(ordinals), [1, 2]);
+});
+
+Deno.test("messages that are not events are counted as unparsed, by a read and by the resource", async () => {
+  await using f = await session();
+  const reading = f.read({ wait_s: 1 });
+  await until(() => f.stub.events.connected(f.stream), "the read is connected");
+  const garbage = ["not an event", "{ broken json", '{"message_type": "x"}'];
+  for (const text of garbage) assert.ok(f.stub.events.sendRaw(f.stream, text));
+  inject(f, 1);
+  const msg = await reading;
+  assert.deepEqual(ordinals(msg), [1]);
+  assert.equal(msg.unparsed, garbage.length);
+  assert.equal((await f.read(msg.next)).unparsed, undefined, "none this time: not reported");
+
+  await f.client.subscribeResource({ uri: URI });
+  await until(() => f.stub.events.connected(f.stream), "the subscription is connected");
+  for (const text of garbage) assert.ok(f.stub.events.sendRaw(f.stream, text));
+  inject(f, 2);
+  await until(() => f.updates() >= 1, "the client is told of the event");
+  const read = await readResource(f);
+  assert.deepEqual(ordinals(read), [2]);
+  assert.equal(read.unparsed, garbage.length);
+  assert.equal((await readResource(f)).unparsed, undefined, "counted once");
+});
+
+Deno.test("a stateless HTTP server offers the resource without subscribe, and refuses a subscribe", async () => {
+  const stub = await startStub();
+  const endpoint = serveForStub(stub, { stateless: true });
+  const client = new Client({ name: "test", version: "1.0.0" });
+  try {
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(endpoint.url), {
+        requestInit: { headers: { authorization: `Bearer ${stub.tokens.alice}` } },
+      }),
+    );
+    assert.deepEqual(client.getServerCapabilities()?.resources, {});
+    const { resources } = await client.listResources();
+    assert.deepEqual(resources.map((r: { uri: string }) => r.uri), [URI]);
+    const { contents } = await client.readResource({ uri: URI });
+    const read = JSON.parse(String((contents[0] as { text: string }).text));
+    assert.match(read.hint, /^Call read_event_stream: this server is stateless/);
+    await assert.rejects(
+      client.subscribeResource({ uri: URI }),
+      /Cannot subscribe: this server is stateless.*read_event_stream/,
+    );
+  } finally {
+    await client.close();
+    await endpoint.shutdown();
+    await stub.shutdown();
+  }
+});
+
+Deno.test("deno task start --stateless advertises the resource without subscribe", async () => {
+  const stub = await startStub();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: serverArgs("start", "--transport", "http", "--port", "0", "--stateless"),
+    cwd: ROOT,
+    clearEnv: true,
+    env: hermeticEnv({ SQUONK2_ASAPI_URL: stub.url }),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let stderr = "";
+  let url: string | undefined;
+  try {
+    while (!url) {
+      const { value, done } = await lines.read();
+      if (done) break;
+      stderr += value;
+      url = /serving MCP at (http:\/\/\S+\/mcp)/.exec(stderr)?.[1];
+    }
+    assert.ok(url, stderr);
+    const response = await fetch(url, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${stub.tokens.alice}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+      },
+      body: JSON.stringify(initializeRequest()),
+    });
+    const { result } = await response.json();
+    assert.deepEqual(result.capabilities.resources, {});
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await lines.cancel();
+    await stub.shutdown();
+  }
 });

@@ -35,6 +35,8 @@ export interface SubscriptionRead {
   /** Events dropped from a full buffer: read them with read_event_stream from that ordinal. */
   dropped_from_buffer?: { count: number; from_ordinal: number };
   connected: boolean;
+  /** How many messages since the last read were not events in either format (skipped). */
+  unparsed?: number;
   last_close?: { code: number; reason: string };
 }
 
@@ -53,6 +55,7 @@ export class EventSubscription {
   #attempt = 0;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #paused = 0;
+  #unparsed = 0;
   #closed = false;
   #lastClose: { code: number; reason: string } | undefined;
 
@@ -91,6 +94,8 @@ export class EventSubscription {
     const lost = this.#tracker.lost;
     this.#tracker.lost = 0;
     const last = events.at(-1)?.ordinal;
+    const unparsed = this.#unparsed;
+    this.#unparsed = 0;
     return {
       events,
       next: last !== undefined ? { from_ordinal: last } : this.#cursor(),
@@ -99,6 +104,7 @@ export class EventSubscription {
       ...(lost > 0 ? { lost_count: lost } : {}),
       ...(dropped ? { dropped_from_buffer: dropped } : {}),
       connected: this.connected,
+      ...(unparsed > 0 ? { unparsed } : {}),
       ...(this.#lastClose ? { last_close: this.#lastClose } : {}),
     };
   }
@@ -150,7 +156,8 @@ export class EventSubscription {
 
   #receive(text: string): void {
     const event = parseEvent(text);
-    if (!event || !this.#tracker.accept(event)) return;
+    if (!event) return void this.#unparsed++;
+    if (!this.#tracker.accept(event)) return;
     this.#attempt = 0;
     const max = this.#options.maxBuffered ?? MAX_BUFFERED_EVENTS;
     const wasEmpty = this.#buffer.length === 0;

@@ -23,7 +23,7 @@ import {
 } from "@modelcontextprotocol/sdk/types.js";
 import { z } from "zod";
 import type { AsApi } from "../api/mod.ts";
-import type { TokenSource } from "../auth/mod.ts";
+import type { TokenSource, TokenWait } from "../auth/mod.ts";
 import { EventSubscription } from "./event_subscription.ts";
 import {
   type Cursor,
@@ -49,6 +49,8 @@ export interface EventToolOptions {
   api: AsApi;
   tokens: TokenSource;
   maxResultBytes?: number;
+  /** Each request has a server of its own, closed after it: nothing can be subscribed to. */
+  stateless?: boolean;
 }
 
 const PARAMS = {
@@ -74,29 +76,50 @@ function cursorOf(params: Record<string, unknown>): Cursor | { error: string } {
     return { error: `give at most one of from_ordinal, from_timestamp, from_datetime` };
   }
   const [name] = given;
-  if (name === "from_datetime" && Number.isNaN(Date.parse(String(params.from_datetime)))) {
-    return { error: `from_datetime: must be an ISO date-time, e.g. 2026-05-01T09:00:00Z` };
+  if (name === "from_datetime" && !isZonedDateTime(String(params.from_datetime))) {
+    return {
+      error: `from_datetime: must be an ISO 8601 date-time with a zone (Z or ±hh:mm), e.g. ` +
+        `2026-05-01T09:00:00Z or 2026-05-01T10:00:00+01:00; got "${params.from_datetime}"`,
+    };
   }
   return name ? { [name]: params[name] } as Cursor : {};
+}
+
+const ZONED_DATE_TIME =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/** Whether `text` is an ISO 8601 date-time with a zone, naming a real day and time. */
+function isZonedDateTime(text: string): boolean {
+  const match = ZONED_DATE_TIME.exec(text);
+  if (!match || Number.isNaN(Date.parse(text))) return false;
+  const [, year, month, day, hour, minute] = match.map(Number) as number[];
+  // Date.parse rolls 2026-02-30 over to March; the day must exist in its month.
+  const days = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
+  return month! >= 1 && month! <= 12 && day! >= 1 && day! <= days && hour! <= 23 && minute! <= 59;
 }
 
 /** The token to act with: the caller's own, else the operator's. */
 async function tokenOf(
   tokens: TokenSource,
   callerToken: string | undefined,
+  wait: TokenWait = {},
 ): Promise<{ token: string } | { error: unknown }> {
   if (callerToken !== undefined) return { token: callerToken };
   try {
-    return { token: await tokens.getToken() };
+    return { token: await tokens.getToken(wait) };
   } catch (error) {
     return { error };
   }
 }
 
+/** What the SDK passes a request handler besides the request. */
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+
 /** The caller's event stream in one MCP session: the tool, the resource and its subscription. */
 export class EventStreamAccess {
   #options: EventToolOptions;
-  #subscription: EventSubscription | undefined;
+  /** The subscription, stored while it is being made so that parallel subscribes share it. */
+  #subscription: Promise<EventSubscription> | undefined;
 
   /** Access for one server (one session). */
   constructor(options: EventToolOptions) {
@@ -133,17 +156,24 @@ export class EventStreamAccess {
         http_status_code: 0,
       }, { maxBytes });
     }
-    const token = await tokenOf(this.#options.tokens, context.callerToken);
+    const { signal, timeoutS } = context;
+    const startedAt = Date.now();
+    const token = await tokenOf(this.#options.tokens, context.callerToken, { signal, timeoutS });
     if ("error" in token) return credentialsResult(READ_EVENT_STREAM, token.error, { maxBytes });
     const read = () =>
       readEventStream(this.#options.api, token.token, {
         cursor,
         maxEvents: Number(params.max_events ?? DEFAULT_MAX_EVENTS),
         waitS: Number(params.wait_s ?? DEFAULT_WAIT_S),
+        // What the token left of timeout_s, never quite nothing.
+        timeoutS: timeoutS === undefined
+          ? undefined
+          : Math.max(timeoutS - (Date.now() - startedAt) / 1000, 0.005),
         maxBytes,
-        signal: context.signal,
+        signal,
       });
-    const rv = await (this.#subscription ? this.#subscription.suspend(read) : read());
+    const subscription = await this.#current();
+    const rv = await (subscription ? subscription.suspend(read) : read());
     return toolResult(rv, { maxBytes });
   }
 
@@ -159,26 +189,23 @@ export class EventStreamAccess {
         mimeType: "application/json",
       }],
     }));
-    server.setRequestHandler(ReadResourceRequestSchema, (request: ReadResourceRequest) => {
+    server.setRequestHandler(ReadResourceRequestSchema, async (request: ReadResourceRequest) => {
       checkUri(request.params.uri);
       const maxBytes = this.#options.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
-      const msg = this.#subscription
-        ? { subscribed: true, ...this.#subscription.read(maxBytes - 1024) }
-        : {
-          subscribed: false,
-          events: [],
-          hint: `Subscribe to ${EVENT_STREAM_URI} to collect events, or call ${READ_EVENT_STREAM}`,
-        };
+      const subscription = await this.#current();
+      const msg = subscription ? { subscribed: true, ...subscription.read(maxBytes - 1024) } : {
+        subscribed: false,
+        events: [],
+        hint: this.#options.stateless
+          ? `Call ${READ_EVENT_STREAM}: this server is stateless, so it cannot hold a subscription`
+          : `Subscribe to ${EVENT_STREAM_URI} to collect events, or call ${READ_EVENT_STREAM}`,
+      };
       const text = JSON.stringify(cleanValue(msg));
       return { contents: [{ uri: EVENT_STREAM_URI, mimeType: "application/json", text }] };
     });
-    server.setRequestHandler(SubscribeRequestSchema, async (
-      request: SubscribeRequest,
-      extra: RequestHandlerExtra<ServerRequest, ServerNotification>,
-    ) => {
+    server.setRequestHandler(SubscribeRequestSchema, (request: SubscribeRequest, extra: Extra) => {
       checkUri(request.params.uri);
-      if (!this.#subscription) await this.#subscribe(server, extra.authInfo?.token, extra.signal);
-      return {};
+      return this.#subscribeOnce(server, extra).then(() => ({}));
     });
     server.setRequestHandler(UnsubscribeRequestSchema, (request: UnsubscribeRequest) => {
       checkUri(request.params.uri);
@@ -188,12 +215,33 @@ export class EventStreamAccess {
     closeWithSession(server, () => this.close());
   }
 
-  async #subscribe(server: Server, callerToken: string | undefined, signal: AbortSignal) {
-    const token = await tokenOf(this.#options.tokens, callerToken);
+  /**
+   * Subscribes unless a subscription is made or being made: the pending one is stored before
+   * anything is awaited, so subscribes that arrive together share one socket.
+   */
+  async #subscribeOnce(server: Server, extra: Extra): Promise<void> {
+    if (this.#options.stateless) {
+      throw new McpError(
+        ErrorCode.InvalidRequest,
+        "Cannot subscribe: this server is stateless (each request is answered by a server of " +
+          `its own), so it cannot send updates: call ${READ_EVENT_STREAM} instead`,
+      );
+    }
+    const pending = this.#subscription ??= this.#subscribe(server, extra);
+    try {
+      await pending;
+    } catch (error) {
+      if (this.#subscription === pending) this.#subscription = undefined;
+      throw error;
+    }
+  }
+
+  async #subscribe(server: Server, extra: Extra): Promise<EventSubscription> {
+    const token = await tokenOf(this.#options.tokens, extra.authInfo?.token);
     if ("error" in token) {
       throw new McpError(ErrorCode.InvalidRequest, "Cannot subscribe: no credentials");
     }
-    const stream = await ownStream(this.#options.api, token.token, signal);
+    const stream = await ownStream(this.#options.api, token.token, { signal: extra.signal });
     if ("success" in stream) {
       throw new McpError(ErrorCode.InvalidRequest, String(stream.msg.error));
     }
@@ -212,13 +260,19 @@ export class EventStreamAccess {
         }`,
       );
     }
-    this.#subscription = subscription;
+    return subscription;
   }
 
-  /** Ends the subscription, closing its socket. */
+  /** The subscription, once made; undefined when there is none or it could not be made. */
+  #current(): Promise<EventSubscription | undefined> {
+    return this.#subscription?.catch(() => undefined) ?? Promise.resolve(undefined);
+  }
+
+  /** Ends the subscription, closing its socket (once it is open, if it is still opening). */
   close(): void {
-    this.#subscription?.close();
+    const pending = this.#subscription;
     this.#subscription = undefined;
+    pending?.then((subscription) => subscription.close(), () => {});
   }
 }
 

@@ -138,60 +138,116 @@ export interface ReadOptions {
   cursor: Cursor;
   maxEvents: number;
   waitS: number;
+  /** The most seconds the whole read may take, opening the socket included (`timeout_s`). */
+  timeoutS?: number;
   verifyTls: boolean;
   /** The most bytes of JSON the events may take; reading stops before going over. */
   maxBytes: number;
   signal?: AbortSignal;
 }
 
+/** Why a read stopped. */
+export type ReadStop =
+  | "max_events"
+  | "wait_s"
+  | "timeout_s"
+  | "size_limit"
+  | "closed"
+  | "cancelled";
+
 /** What one read got. */
 export interface ReadOutcome {
   events: StreamEvent[];
   /** Why reading stopped. */
-  stop: "max_events" | "wait_s" | "size_limit" | "closed" | "cancelled";
+  stop: ReadStop;
   lost: number;
   last: number | undefined;
+  /** How many messages were not events in either format (and so were skipped). */
+  unparsed: number;
   /** How the service closed the socket, when it did. */
   closed?: { code: number; reason: string };
 }
 
-/** Reads events from the socket at `location` until a bound is reached. */
+type Finish = Pick<ReadOutcome, "stop" | "closed">;
+
+/** The events of one read, kept within its bounds; once stopped, later messages are ignored. */
+class Collector {
+  readonly events: StreamEvent[] = [];
+  readonly tracker: OrdinalTracker;
+  unparsed = 0;
+  readonly finished: Promise<Finish>;
+  #resolve!: (outcome: Finish) => void;
+  #done = false;
+  #bytes = 2;
+  #options: ReadOptions;
+
+  constructor(options: ReadOptions) {
+    this.#options = options;
+    const { cursor } = options;
+    this.tracker = new OrdinalTracker("from_ordinal" in cursor ? cursor.from_ordinal : undefined);
+    this.finished = new Promise((resolve) => this.#resolve = resolve);
+  }
+
+  finish(outcome: Finish): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.#resolve(outcome);
+  }
+
+  receive(text: string): void {
+    if (this.#done) return;
+    const parsed = parseEvent(text);
+    if (!parsed) return void this.unparsed++;
+    const before = { last: this.tracker.last, lost: this.tracker.lost };
+    if (!this.tracker.accept(parsed)) return;
+    const { maxBytes, maxEvents } = this.#options;
+    const event = fitted(parsed, maxBytes - 2, this.events.length === 0);
+    const size = utf8Bytes(JSON.stringify(event)) + 1;
+    if (this.#bytes + size > maxBytes) {
+      Object.assign(this.tracker, before);
+      return this.finish({ stop: "size_limit" });
+    }
+    this.#bytes += size;
+    this.events.push(event);
+    if (this.events.length >= maxEvents) this.finish({ stop: "max_events" });
+  }
+}
+
+/**
+ * Reads events from the socket at `location` until a bound is reached: `maxEvents`, the size
+ * limit, `waitS` after the socket opens, or `timeoutS` (if given) from the start, whichever
+ * comes first.
+ */
 export async function readEvents(location: string, options: ReadOptions): Promise<ReadOutcome> {
-  const tracker = new OrdinalTracker(
-    "from_ordinal" in options.cursor ? options.cursor.from_ordinal : undefined,
-  );
-  const events: StreamEvent[] = [];
-  let bytes = 2;
-  let finish!: (outcome: Pick<ReadOutcome, "stop" | "closed">) => void;
-  const finished = new Promise<Pick<ReadOutcome, "stop" | "closed">>((r) => finish = r);
+  const startedAt = Date.now();
+  const limitMs = options.timeoutS !== undefined ? options.timeoutS * 1000 : Infinity;
+  const collector = new Collector(options);
   const socket: ReadSocket = await openSocket(socketUrl(location, options.cursor), {
     verifyTls: options.verifyTls,
-    timeoutMs: Math.min(options.waitS * 1000 + 4000, 10_000),
+    timeoutMs: Math.min(options.waitS * 1000 + 4000, 10_000, limitMs),
   }, {
-    onMessage(text) {
-      const parsed = parseEvent(text);
-      const before = { last: tracker.last, lost: tracker.lost };
-      if (!parsed || !tracker.accept(parsed)) return;
-      const event = fitted(parsed, options.maxBytes - 2, events.length === 0);
-      const size = utf8Bytes(JSON.stringify(event)) + 1;
-      if (bytes + size > options.maxBytes) {
-        Object.assign(tracker, before);
-        return finish({ stop: "size_limit" });
-      }
-      bytes += size;
-      events.push(event);
-      if (events.length >= options.maxEvents) finish({ stop: "max_events" });
-    },
-    onClose: (code, reason) => finish({ stop: "closed", closed: { code, reason } }),
+    onMessage: (text) => collector.receive(text),
+    onClose: (code, reason) => collector.finish({ stop: "closed", closed: { code, reason } }),
   });
-  const timer = setTimeout(() => finish({ stop: "wait_s" }), options.waitS * 1000);
-  const cancel = () => finish({ stop: "cancelled" });
+  const leftMs = Math.max(0, limitMs - (Date.now() - startedAt));
+  const [ms, stop] = leftMs < options.waitS * 1000
+    ? [leftMs, "timeout_s" as const]
+    : [options.waitS * 1000, "wait_s" as const];
+  const timer = setTimeout(() => collector.finish({ stop }), ms);
+  const cancel = () => collector.finish({ stop: "cancelled" });
   options.signal?.addEventListener("abort", cancel, { once: true });
-  const outcome = await finished;
+  const outcome = await collector.finished;
   clearTimeout(timer);
   options.signal?.removeEventListener("abort", cancel);
   socket.close();
-  return { events, ...outcome, lost: tracker.lost, last: events.at(-1)?.ordinal ?? tracker.last };
+  const { events, tracker, unparsed } = collector;
+  return {
+    events,
+    ...outcome,
+    lost: tracker.lost,
+    last: events.at(-1)?.ordinal ?? tracker.last,
+    unparsed,
+  };
 }
 
 const encoder = new TextEncoder();
@@ -214,9 +270,9 @@ function fitted(event: StreamEvent, maxBytes: number, first: boolean): StreamEve
 export async function ownStream(
   api: AsApi,
   token: string | undefined,
-  signal?: AbortSignal,
+  wait: { signal?: AbortSignal; timeoutS?: number } = {},
 ): Promise<{ id: number; location: string; format: string } | ApiRv> {
-  const rv = await api.call("get_event_stream", {}, { token, signal });
+  const rv = await api.call("get_event_stream", {}, { token, ...wait });
   if (!rv.success) {
     const why = rv.http_status_code === 404
       ? "you have no event stream: create one with create_event_stream"
@@ -243,6 +299,8 @@ export interface ReadArgs {
   cursor: Cursor;
   maxEvents: number;
   waitS: number;
+  /** The most seconds the whole read may take (`timeout_s`): finding the stream and reading. */
+  timeoutS?: number;
 }
 
 /**
@@ -254,13 +312,18 @@ export async function readEventStream(
   token: string | undefined,
   options: ReadArgs & { maxBytes: number; signal?: AbortSignal },
 ): Promise<ApiRv> {
-  const stream = await ownStream(api, token, options.signal);
-  if ("success" in stream) return stream;
   const startedAt = Date.now();
+  const { signal, timeoutS } = options;
+  const stream = await ownStream(api, token, { signal, timeoutS });
+  if ("success" in stream) return stream;
   let outcome: ReadOutcome;
   try {
     outcome = await readEvents(stream.location, {
       ...options,
+      // What get_event_stream left of timeout_s, never quite nothing.
+      timeoutS: timeoutS === undefined
+        ? undefined
+        : Math.max(timeoutS - (Date.now() - startedAt) / 1000, 0.005),
       verifyTls: api.getApiUrl().verifySslCert,
       // Room for everything around the events.
       maxBytes: Math.max(1024, options.maxBytes - 1024),
@@ -293,6 +356,7 @@ function readMsg(
     events_lost: outcome.lost > 0,
     ...(outcome.lost > 0 ? { lost_count: outcome.lost } : {}),
     stopped_by: outcome.stop,
+    ...(outcome.unparsed > 0 ? { unparsed: outcome.unparsed } : {}),
     ...(outcome.closed?.reason ? { closed_reason: outcome.closed.reason } : {}),
     ...(outcome.stop === "size_limit" || outcome.stop === "max_events"
       ? { more: "There may be more events: read again with the cursor in `next`" }

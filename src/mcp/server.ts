@@ -45,6 +45,8 @@ export interface ServerOptions {
   maxResultBytes?: number;
   /** `content_file` uploads larger than this many bytes are refused (default 1 MiB). */
   maxUploadBytes?: number;
+  /** HTTP without sessions: each request has a server of its own, so nothing is subscribable. */
+  stateless?: boolean;
 }
 
 export { MAX_TIMEOUT_S };
@@ -204,7 +206,7 @@ export function createServer(options: ServerOptions): Server {
     {
       instructions: instructionsWithout(absent),
       capabilities: offered.has(READ_EVENT_STREAM)
-        ? { tools: {}, resources: { subscribe: true } }
+        ? { tools: {}, resources: options.stateless ? {} : { subscribe: true } }
         : { tools: {} },
     },
   );

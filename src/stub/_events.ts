@@ -97,6 +97,14 @@ export class StubEventStreams {
     return event;
   }
 
+  /** Sends `text` as it is to stream `id`'s connection, as a faulty service might; whether sent. */
+  sendRaw(id: number, text: string): boolean {
+    const socket = this.#sockets.get(id);
+    if (socket?.readyState !== WebSocket.OPEN) return false;
+    socket.send(text);
+    return true;
+  }
+
   /** Forgets the oldest `count` events of stream `id`, as a stream's retention limit does. */
   expire(id: number, count: number): void {
     this.#logs.get(id)?.splice(0, count);
