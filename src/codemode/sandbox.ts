@@ -42,9 +42,6 @@ export const DEFAULT_LIMITS: Readonly<SandboxLimits> = {
   memoryMb: 128,
 };
 
-/** The longest a program may ask to run, in seconds. */
-export const MAX_PROGRAM_TIMEOUT_S = 120;
-
 /** The longest program accepted, in UTF-8 bytes. */
 export const MAX_PROGRAM_BYTES = 65_536;
 
