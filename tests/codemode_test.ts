@@ -80,6 +80,13 @@ Deno.test("a program never sees the token, the Account Server URL or the environ
   assert.match(text, /Requires env access/);
 });
 
+Deno.test("a program's working folder is / and not the server's, whose path would show", async () => {
+  await using r = await rig();
+  const rv = await r.run("return Deno.cwd()");
+  assert.equal(Deno.cwd() === "/", false, "the test runs in a folder other than /");
+  assert.deepEqual(rv.msg.value, "/");
+});
+
 Deno.test("as calls are checked like tool calls: a bad id is refused before any request", async () => {
   await using r = await rig();
   const rv = await r.run(`return [

@@ -109,6 +109,8 @@ const NO_DENO_DIR = Deno.build.os === "windows" ? "NUL\\deno" : "/dev/null/deno"
 /** Spawns the sandbox: under `prlimit` (a cap on all memory, array buffers and workers included) where it exists. */
 function spawn(limits: SandboxLimits): Deno.ChildProcess {
   const options = {
+    // Not the server's own folder, whose path would tell a program where and whose it is.
+    cwd: "/",
     clearEnv: true,
     env: { NO_COLOR: "1", DENO_DIR: NO_DENO_DIR },
     stdin: "piped",
