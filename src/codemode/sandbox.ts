@@ -7,6 +7,7 @@
  */
 import { logLine } from "../log.ts";
 import { runner, type RunnerStart } from "./_runner.ts";
+import { Slots } from "./_slots.ts";
 
 /** What `as.<op>()` resolves to: an ApiRv. */
 export interface GateResult {
@@ -73,6 +74,8 @@ export interface RunOptions {
   limits?: Partial<SandboxLimits>;
   /** Aborts the run (the tool call was cancelled, the server is stopping). */
   signal?: AbortSignal;
+  /** Who runs it, for the per-caller cap: the same key for every call of one caller (default ""). */
+  caller?: string;
 }
 
 /** Bytes the process may allocate beyond the heap cap (Deno's own start needs ~600 MiB). */
@@ -164,7 +167,19 @@ function nestsDeeper(value: unknown, limit: number): boolean {
 
 /** How many programs may run at once in this process. */
 export const MAX_RUNNING = 4;
-let running = 0;
+
+/** How many programs one caller may run at once: less than all, so others always have room. */
+export const MAX_RUNNING_PER_CALLER = 2;
+
+/** The longest a call waits for a place to run, in seconds (and at most half its timeout_s). */
+export const MAX_QUEUE_WAIT_S = 5;
+
+/** The places programs run in, shared by every caller of the process. */
+const slots = new Slots({
+  total: MAX_RUNNING,
+  perCaller: MAX_RUNNING_PER_CALLER,
+  maxWaiting: 4 * MAX_RUNNING,
+});
 
 type Outcome = { value: unknown } | { error: string };
 
@@ -362,12 +377,11 @@ export async function runProgram(program: string, options: RunOptions): Promise<
         "Code mode needs a Deno runtime: the compiled single executable cannot start the sandbox",
     }, started);
   }
-  if (running >= MAX_RUNNING) {
-    return result(undefined, {
-      error: `${MAX_RUNNING} programs are running already: try again when one has finished`,
-    }, started);
-  }
-  running++;
+  const place = await slots.take(options.caller ?? "", {
+    waitMs: Math.min(MAX_QUEUE_WAIT_S, limits.timeoutS / 2) * 1000,
+    signal: options.signal,
+  });
+  if ("refused" in place) return result(undefined, { error: place.refused }, started);
   let run: Run | undefined;
   try {
     const key = crypto.randomUUID();
@@ -381,7 +395,7 @@ export async function runProgram(program: string, options: RunOptions): Promise<
       : String(error);
     return result(run, { error: `Cannot run the program: ${why}` }, started);
   } finally {
-    running--;
+    place.release();
   }
 }
 
@@ -392,12 +406,14 @@ async function supervise(run: Run, program: string, started: number): Promise<Pr
   const channel = readChannel(run).catch(() =>
     run.end({ error: "Program stopped: it wrote something that is not a message" })
   );
+  // The wait for a place counts within timeout_s: the call as a whole keeps to it.
   const timer = setTimeout(
     () => run.end({ error: `Program stopped after ${limits.timeoutS} s (its timeout_s)` }),
-    limits.timeoutS * 1000,
+    limits.timeoutS * 1000 - (performance.now() - started),
   );
   const onAbort = () => run.end({ error: "Program stopped: the call was cancelled" });
   run.options.signal?.addEventListener("abort", onAbort);
+  if (run.options.signal?.aborted) onAbort();
   child.status.then(async (status) => {
     await channel;
     run.end({ error: exitError(status, await stderr, limits) });

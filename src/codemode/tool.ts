@@ -73,6 +73,17 @@ export function dispatchGate(dispatch: Dispatch, context: CallContext): Gate {
   };
 }
 
+/**
+ * The key of a call's caller for the per-caller cap on running programs: their token's SHA-256
+ * (never the token itself), or "" for calls with the operator's credentials (stdio has one caller).
+ */
+export async function callerKey(context: Pick<CallContext, "callerToken">): Promise<string> {
+  if (context.callerToken === undefined) return "";
+  const bytes = new TextEncoder().encode(context.callerToken);
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return "token:" + Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 /** The `run_program` tool over the offered `operations`, each `as` call sent through `dispatch`. */
 export function programTool(
   operations: readonly string[],
@@ -92,6 +103,7 @@ export function programTool(
         gate: dispatchGate(dispatch, context),
         operations,
         signal: context.signal,
+        caller: await callerKey(context),
         limits: { ...options.limits, ...(context.timeoutS ? { timeoutS: context.timeoutS } : {}) },
       });
       return toolResult(rv, { maxBytes: options.maxResultBytes });
