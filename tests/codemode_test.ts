@@ -130,6 +130,20 @@ Deno.test("a dynamic import of a URL or a file is refused", async () => {
   await assertUp(r);
 });
 
+Deno.test("importing a Node built-in says it is not available in code mode", async () => {
+  await using r = await rig();
+  const fs = await r.run(`return await import("node:fs")`);
+  assert.equal(
+    fs.msg.error,
+    "Error: node:fs is not available in code mode: the program has only as",
+  );
+  const spawn = await r.run(`const name = "node:" + "child_process"; return await import(name)`);
+  assert.equal(
+    spawn.msg.error,
+    "Error: node:child_process is not available in code mode: the program has only as",
+  );
+});
+
 Deno.test("an endless loop is stopped at its timeout_s and the server stays up", async () => {
   await using r = await rig();
   const rv = await r.run("for (;;) {}", 1);
@@ -155,6 +169,17 @@ Deno.test("allocating gigabytes is cut off: heap, array buffers and workers", as
   );
   assert.equal(workers.success, false);
   assert.doesNotMatch(String(workers.msg.error), /timeout_s/);
+  if (await Deno.stat("/usr/bin/prlimit").then(() => true, () => false)) {
+    // Under prlimit the first Worker meets the process's cap, not the heap's: each says which.
+    assert.equal(
+      heap.msg.error,
+      "Program stopped: it used more than its memory cap (128 MiB of heap)",
+    );
+    assert.equal(
+      workers.msg.error,
+      "Program stopped: it reached the sandbox's memory limit (a Worker cannot start within it)",
+    );
+  }
   await assertUp(r);
 });
 
@@ -190,6 +215,27 @@ Deno.test("an operation the operator excluded cannot be called", async () => {
   const rv = await r.run("return await as.get_units()");
   assert.match(String(rv.msg.error), /as\.get_units is not an operation this server offers/);
   assert.deepEqual(r.stub.requests, []);
+});
+
+Deno.test("a tool that is not an operation is named as a tool; a misspelt name as not offered", async () => {
+  await using r = await rig();
+  const tool = await r.run("return await as.read_event_stream({})");
+  assert.match(
+    String(tool.msg.error),
+    /^TypeError: as\.read_event_stream is not available inside run_program: read_event_stream is a tool, not an Account Server operation; call it as a tool \(at line 1/,
+  );
+  const typo = await r.run("return await as.get_unitz()");
+  assert.match(
+    String(typo.msg.error),
+    /^TypeError: as\.get_unitz is not an operation this server offers \(switched off by the operator, a write in read-only mode, or misspelt\)/,
+  );
+  assert.deepEqual(r.stub.requests, []);
+});
+
+Deno.test("a tool the operator left out is not named as a tool to call", async () => {
+  await using r = await rig({ selection: { excludeTools: ["read_event_stream"] } });
+  const rv = await r.run("return await as.read_event_stream({})");
+  assert.match(String(rv.msg.error), /^TypeError: as\.read_event_stream is not an operation this/);
 });
 
 Deno.test("each delete asks the user; a declined delete sends nothing", async () => {

@@ -20,6 +20,8 @@ export interface RunnerStart {
   key: string;
   program: string;
   ops: string[];
+  /** The server's other tools, which are not operations and so not on `as`. */
+  tools: string[];
 }
 
 /** The runner itself; stringified, never called in the server. */
@@ -40,6 +42,7 @@ export async function runner(): Promise<void> {
   const apply = Reflect.apply;
   const indexOf = String.prototype.indexOf;
   const slice = String.prototype.slice;
+  const includes = Array.prototype.includes;
   // The bytes of a line hold the key: every method touching them is taken now, since a program
   // may replace %TypedArray%.prototype.subarray or the `length` getter to be handed them.
   const typedArray = Object.getPrototypeOf(Uint8Array.prototype);
@@ -100,8 +103,13 @@ export async function runner(): Promise<void> {
       if (typeof name === "symbol" || name === "then" || name === "toJSON") return undefined;
       const method = target[name];
       if (method) return method;
+      if (apply(includes, start.tools, [name])) {
+        throw new TypeError(
+          `as.${name} is not available inside run_program: ${name} is a tool, not an Account Server operation; call it as a tool`,
+        );
+      }
       throw new TypeError(
-        `as.${name} is not an operation this server offers (switched off by the operator, or a write in read-only mode): run_program's description lists those offered`,
+        `as.${name} is not an operation this server offers (switched off by the operator, a write in read-only mode, or misspelt): run_program's description lists those offered`,
       );
     },
     set() {

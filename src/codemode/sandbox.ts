@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { builtinModules } from "node:module";
 import { logLine } from "../log.ts";
 import { runner, type RunnerStart } from "./_runner.ts";
 import { Slots } from "./_slots.ts";
@@ -71,6 +72,8 @@ export interface RunOptions {
   gate: Gate;
   /** The operations `as` offers. */
   operations: readonly string[];
+  /** The server's tools that are not operations (so not on `as`), named as such if called. */
+  tools?: readonly string[];
   limits?: Partial<SandboxLimits>;
   /** Aborts the run (the tool call was cancelled, the server is stopping). */
   signal?: AbortSignal;
@@ -80,6 +83,22 @@ export interface RunOptions {
 
 /** Bytes the process may allocate beyond the heap cap (Deno's own start needs ~600 MiB). */
 const PROCESS_OVERHEAD_MB = 896;
+
+/**
+ * An import map sending each of Node's built-in modules to a module that throws, saying why:
+ * without it `import("node:fs")` fails deep in Node's start-up, with a message about `console`.
+ */
+const NODE_REFUSED = (() => {
+  const imports: Record<string, string> = {};
+  for (const name of builtinModules) {
+    const specifier = name.startsWith("node:") ? name : `node:${name}`;
+    const error = `${specifier} is not available in code mode: the program has only as`;
+    imports[specifier] = `data:text/javascript,${
+      encodeURIComponent(`throw new Error(${JSON.stringify(error)})`)
+    }`;
+  }
+  return `data:application/json,${encodeURIComponent(JSON.stringify({ imports }))}`;
+})();
 
 /** The process's arguments: `deno run` with no permission flag, no config, no remote code. */
 function denoArgs(limits: SandboxLimits): string[] {
@@ -92,6 +111,7 @@ function denoArgs(limits: SandboxLimits): string[] {
     "--no-remote",
     "--no-npm",
     "--no-code-cache",
+    `--import-map=${NODE_REFUSED}`,
     `--v8-flags=--max-old-space-size=${limits.memoryMb}`,
     `data:application/javascript,${encodeURIComponent(source)}`,
   ];
@@ -333,10 +353,17 @@ async function readStderr(child: Deno.ChildProcess): Promise<string> {
   return text;
 }
 
-/** Why a process ended without an answer. */
+/** Why a process ended without an answer; V8's last words tell which memory cap was met. */
 function exitError(status: Deno.CommandStatus, stderr: string, limits: SandboxLimits): string {
-  if (/out of memory|heap limit|allocation failed|Cannot allocate/i.test(stderr)) {
+  if (/JavaScript heap out of memory|Reached heap limit/i.test(stderr)) {
     return `Program stopped: it used more than its memory cap (${limits.memoryMb} MiB of heap)`;
+  }
+  // A new isolate (a Worker's) reserves its code space, which the process's cap leaves no room for.
+  if (/Failed to reserve virtual memory for CodeRange/i.test(stderr)) {
+    return "Program stopped: it reached the sandbox's memory limit (a Worker cannot start within it)";
+  }
+  if (/out of memory|allocation failed|Cannot allocate/i.test(stderr)) {
+    return "Program stopped: it reached the sandbox's memory limit";
   }
   if (status.signal) return `Program stopped: its process ended by ${status.signal}`;
   return `Program ended without returning (exit code ${status.code})`;
@@ -418,7 +445,12 @@ async function supervise(run: Run, program: string, started: number): Promise<Pr
     await channel;
     run.end({ error: exitError(status, await stderr, limits) });
   });
-  const start: RunnerStart = { key: run.key, program, ops: [...run.options.operations] };
+  const start: RunnerStart = {
+    key: run.key,
+    program,
+    ops: [...run.options.operations],
+    tools: [...run.options.tools ?? []],
+  };
   await run.write(start);
   const outcome = await run.outcome;
   clearTimeout(timer);

@@ -8,6 +8,7 @@ import type { CallToolResult, ToolAnnotations } from "@modelcontextprotocol/sdk/
 import { z } from "zod";
 import { findOperation } from "../api/mod.ts";
 import { toolResult } from "../mcp/result.ts";
+import { LOCAL_TOOLS, selectTools } from "../mcp/selection.ts";
 import { type CallContext, localTool, type Tool } from "../mcp/tool.ts";
 import { declarationOf } from "./declaration.ts";
 import {
@@ -84,12 +85,25 @@ export async function callerKey(context: Pick<CallContext, "callerToken">): Prom
   return "token:" + Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** The `run_program` tool over the offered `operations`, each `as` call sent through `dispatch`. */
+/** The server's tools other than operations and run_program: called by name on `as`, they are named as tools. */
+function otherTools(selected: readonly string[]): string[] {
+  return selected.filter((name) => LOCAL_TOOLS[name] && name !== RUN_PROGRAM);
+}
+
+/**
+ * The `run_program` tool over the offered `operations`, each `as` call sent through `dispatch`;
+ * `tools` is the server's selection (default: `selectTools()`).
+ */
 export function programTool(
   operations: readonly string[],
   dispatch: Dispatch,
-  options: { maxResultBytes?: number; limits?: Partial<SandboxLimits> } = {},
+  options: {
+    maxResultBytes?: number;
+    limits?: Partial<SandboxLimits>;
+    tools?: readonly string[];
+  } = {},
 ): Tool {
+  const tools = otherTools(options.tools ?? selectTools());
   return localTool({
     name: RUN_PROGRAM,
     toolset: "code",
@@ -102,6 +116,7 @@ export function programTool(
       const rv = await runProgram(String(params.program), {
         gate: dispatchGate(dispatch, context),
         operations,
+        tools,
         signal: context.signal,
         caller: await callerKey(context),
         limits: { ...options.limits, ...(context.timeoutS ? { timeoutS: context.timeoutS } : {}) },
