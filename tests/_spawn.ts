@@ -1,7 +1,8 @@
 /**
  * How tests spawn the server: `deno run` with exactly the permissions of the `start` or `demo`
  * task but without `--env-file`, in an environment holding only what Deno needs. So neither a
- * developer's `.env` in the checkout nor their shell's variables change a test's outcome.
+ * developer's `.env` in the checkout nor their shell's variables change a test's outcome. A test
+ * of the task itself (which reads `.env`) runs it in a copy of the checkout that has none.
  *
  * @module
  */
@@ -27,4 +28,25 @@ export function hermeticEnv(vars: Record<string, string> = {}): Record<string, s
     return value === undefined ? [] : [[name, value]];
   });
   return { ...Object.fromEntries(kept), NO_COLOR: "1", ...vars };
+}
+
+/** Copies `from` into `to`, folders and files. */
+async function copyTree(from: string, to: string): Promise<void> {
+  await Deno.mkdir(to, { recursive: true });
+  for await (const entry of Deno.readDir(from)) {
+    if (entry.isDirectory) await copyTree(`${from}/${entry.name}`, `${to}/${entry.name}`);
+    else if (entry.isFile) await Deno.copyFile(`${from}/${entry.name}`, `${to}/${entry.name}`);
+  }
+}
+
+/**
+ * A copy of the checkout in a new temporary folder (its path ends in "/"), with what the tasks
+ * need (src/, scripts/, deno.json, deno.lock) and no `.env`: where a test runs a task itself.
+ * Dispose of it to remove it.
+ */
+export async function checkoutCopy(): Promise<AsyncDisposable & { path: string }> {
+  const path = `${await Deno.makeTempDir({ prefix: "as-mcp-checkout-" })}/`;
+  for (const folder of ["src", "scripts"]) await copyTree(`${ROOT}${folder}`, `${path}${folder}`);
+  for (const file of ["deno.json", "deno.lock"]) await Deno.copyFile(`${ROOT}${file}`, path + file);
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
 }

@@ -8,7 +8,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { KEYCLOAK_SEED, startStub } from "../src/stub/mod.ts";
-import { hermeticEnv, ROOT, serverArgs } from "./_spawn.ts";
+import { checkoutCopy, hermeticEnv, ROOT, serverArgs } from "./_spawn.ts";
 
 interface Output {
   code: number;
@@ -94,39 +94,23 @@ Deno.test("an unknown option and an option without its value are refused", async
   assert.equal(bare.stderr.trim(), "squonk2-as-mcp: --port needs a value: --port N (see --help)");
 });
 
-async function copyTree(from: string, to: string): Promise<void> {
-  await Deno.mkdir(to, { recursive: true });
-  for await (const entry of Deno.readDir(from)) {
-    if (entry.isDirectory) await copyTree(`${from}/${entry.name}`, `${to}/${entry.name}`);
-    else if (entry.isFile) await Deno.copyFile(`${from}/${entry.name}`, `${to}/${entry.name}`);
-  }
-}
-
 Deno.test("a .env in the checkout changes deno task start, but not the servers tests spawn", async () => {
-  const copy = await Deno.makeTempDir({ prefix: "as-mcp-env-" });
-  try {
-    await copyTree(`${ROOT}src`, `${copy}/src`);
-    for (const file of ["deno.json", "deno.lock"]) {
-      await Deno.copyFile(`${ROOT}${file}`, `${copy}/${file}`);
-    }
-    await Deno.writeTextFile(`${copy}/.env`, "SQUONK2_MCP_TRANSPORT=carrier-pigeon\n");
-    const task = await new Deno.Command(Deno.execPath(), {
-      args: ["task", "-q", "start", "--version"],
-      cwd: copy,
-      env: hermeticEnv(),
-      clearEnv: true,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(task.code, 2, "the task reads .env, so the hostile value stops it");
-    assert.match(new TextDecoder().decode(task.stderr), /not "carrier-pigeon"/);
+  await using copy = await checkoutCopy();
+  await Deno.writeTextFile(`${copy.path}.env`, "SQUONK2_MCP_TRANSPORT=carrier-pigeon\n");
+  const task = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "-q", "start", "--version"],
+    cwd: copy.path,
+    env: hermeticEnv(),
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(task.code, 2, "the task reads .env, so the hostile value stops it");
+  assert.match(new TextDecoder().decode(task.stderr), /not "carrier-pigeon"/);
 
-    const spawned = await run(["--version"], { cwd: copy });
-    assert.equal(spawned.code, 0, spawned.stderr);
-    assert.equal(spawned.stderr.includes("carrier-pigeon"), false);
-  } finally {
-    await Deno.remove(copy, { recursive: true });
-  }
+  const spawned = await run(["--version"], { cwd: copy.path });
+  assert.equal(spawned.code, 0, spawned.stderr);
+  assert.equal(spawned.stderr.includes("carrier-pigeon"), false);
 });
 
 const ACCOUNT_SERVER = { SQUONK2_ASAPI_TOKEN: "tok-123456789" };

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { AsApi, type AsApiOptions } from "../src/api/mod.ts";
 import { startStub, type StubServer } from "../src/stub/mod.ts";
 import { seedIds, selfSignedCertificate } from "./_helpers.ts";
+import { hermeticEnv } from "./_spawn.ts";
 
 const UNIT = "unit-00000000-0000-4000-8000-0000000000ff";
 
@@ -499,11 +500,12 @@ Deno.test("SQUONK2_API_DEBUG_REQUESTS=yes logs method, URL, status and time, nev
     const script = new URL("./fixtures/debug_call.ts", import.meta.url);
     const output = await new Deno.Command(Deno.execPath(), {
       args: ["run", "--allow-net=127.0.0.1", "--allow-env", script.pathname],
-      env: {
+      env: hermeticEnv({
         SQUONK2_ASAPI_URL: stub.url,
         SQUONK2_API_DEBUG_REQUESTS: "yes",
         TEST_TOKEN: stub.tokens.alice,
-      },
+      }),
+      clearEnv: true,
       stdout: "piped",
       stderr: "piped",
     }).output();

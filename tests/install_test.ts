@@ -11,15 +11,20 @@ import { startStub, type StubServer } from "../src/stub/mod.ts";
 import { placeholder } from "../scripts/desktop_config.ts";
 import { noRegistry, StdioProcess } from "./_process.ts";
 import { selfSignedCertificate } from "./_helpers.ts";
+import { checkoutCopy } from "./_spawn.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const PATH = Deno.env.get("PATH") ?? "/usr/bin:/bin";
 
-/** Runs deno with `args` in the project; returns the exit code and stderr. */
-async function deno(args: string[], env: Record<string, string> = {}): Promise<[number, string]> {
+/** Runs deno with `args` in the project (or `cwd`); returns the exit code and stderr. */
+async function deno(
+  args: string[],
+  env: Record<string, string> = {},
+  cwd = ROOT,
+): Promise<[number, string]> {
   const { code, stderr } = await new Deno.Command(Deno.execPath(), {
     args,
-    cwd: ROOT,
+    cwd,
     env: { NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "null",
@@ -140,10 +145,12 @@ Deno.test("the MCP Bundle, installed and started as Claude Desktop would, needs 
 });
 
 Deno.test("deno task desktop-config prints an entry that starts with no deno on PATH", async () => {
+  // In a copy of the checkout: the entry runs the start task, which reads the checkout's .env.
+  await using copy = await checkoutCopy();
   const stub = await startStub();
   const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
     args: ["task", "-q", "desktop-config"],
-    cwd: ROOT,
+    cwd: copy.path,
     clearEnv: true,
     env: { PATH, SQUONK2_ASAPI_URL: stub.url, SQUONK2_ASAPI_TOKEN: stub.tokens.alice },
     stdout: "piped",
@@ -155,7 +162,7 @@ Deno.test("deno task desktop-config prints an entry that starts with no deno on 
     assert.ok(!text.includes(stub.tokens.alice), "the secret is not printed");
     const entry = JSON.parse(text).mcpServers["squonk2-account-server"];
     assert.equal(entry.command, Deno.execPath());
-    assert.deepEqual(entry.args, ["task", "-q", "--config", `${ROOT}deno.json`, "start"]);
+    assert.deepEqual(entry.args, ["task", "-q", "--config", `${copy.path}deno.json`, "start"]);
     assert.deepEqual(entry.env, {
       SQUONK2_ASAPI_URL: stub.url,
       SQUONK2_ASAPI_TOKEN: placeholder("SQUONK2_ASAPI_TOKEN"),
@@ -189,6 +196,8 @@ Deno.test({
   async fn() {
     const denoDir = INSTALLED_DENO_DIR!;
     const emptyDir = await Deno.makeTempDir({ prefix: "deno-dir-" });
+    // In a copy of the checkout, which has no .env for the task to read.
+    await using copy = await checkoutCopy();
     const stub = await startStub();
     try {
       const env = {
@@ -198,14 +207,15 @@ Deno.test({
         SQUONK2_ASAPI_URL: stub.url,
         SQUONK2_ASAPI_TOKEN: stub.tokens.alice,
       };
-      const empty = await deno(["task", "-q", "start", "--version"], {
-        ...env,
-        DENO_DIR: emptyDir,
-      });
+      const empty = await deno(
+        ["task", "-q", "start", "--version"],
+        { ...env, DENO_DIR: emptyDir },
+        copy.path,
+      );
       assert.match(empty[1], /Failed caching npm package/, "with an empty cache it cannot start");
       await using server = new StdioProcess(Deno.execPath(), ["task", "-q", "start"], {
         env,
-        cwd: ROOT,
+        cwd: copy.path,
       });
       assert.deepEqual(await converse(server, stub), selectTools());
       assert.equal(await server.close(), 0);

@@ -42,3 +42,31 @@ Deno.test("no folder reaches into another folder's private _files", async () => 
     await assertNoImport(folder, /\.\.\/[a-z]+\/_[a-z_]+\.ts$/);
   }
 });
+
+/** A spawn of the start task, which reads the checkout's `.env` (`--env-file`). */
+const START_TASK = /"task",(?:\s*(?:"[^"]*"|`[^`]*`),)*?\s*"start"/;
+
+/** Each `Deno.test` in `text` (and what follows it up to the next), and the file's preamble. */
+function testsIn(text: string): { name: string; body: string }[] {
+  return text.split(/^(?=Deno\.test\()/m).map((body) => ({
+    name: /^Deno\.test\(\s*(?:\{\s*name:\s*)?"([^"]*)"/.exec(body)?.[1] ?? "(outside any test)",
+    body,
+  }));
+}
+
+Deno.test("tests run the start task, which reads .env, only in a copy of the checkout", async () => {
+  // Elsewhere a developer's .env changes the outcome: spawn serverArgs(...) with hermeticEnv().
+  const found: string[] = [];
+  const offenders: string[] = [];
+  for await (const entry of Deno.readDir(new URL("tests", ROOT))) {
+    if (!entry.isFile || !entry.name.endsWith(".ts")) continue;
+    const text = await Deno.readTextFile(new URL(`tests/${entry.name}`, ROOT));
+    for (const { name, body } of testsIn(text)) {
+      if (!START_TASK.test(body)) continue;
+      found.push(name);
+      if (!body.includes("checkoutCopy()")) offenders.push(`${entry.name}: ${name}`);
+    }
+  }
+  assert.deepEqual(offenders, []);
+  assert.ok(found.some((name) => name.startsWith("a .env in the checkout")), "the check sees");
+});

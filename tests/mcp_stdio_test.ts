@@ -534,17 +534,43 @@ Deno.test("the stdio line limit counts UTF-8 bytes: 400 Japanese characters are 
   assert.deepEqual(await rig.answers(2), [TOO_LONG, { jsonrpc: "2.0", id: 8, result: {} }]);
 });
 
+/**
+ * The child's stdout and exit status once it exits; if it has not exited within `ms`, kills it
+ * and fails with what it wrote to stderr, rather than leaving the test to hang.
+ */
+async function exitWithin(
+  child: Deno.ChildProcess,
+  ms: number,
+): Promise<[string, Deno.CommandStatus]> {
+  const stdout = new Response(child.stdout).text();
+  const stderr = new Response(child.stderr).text();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill("SIGKILL");
+  }, ms);
+  try {
+    const [status, out, err] = await Promise.all([child.status, stdout, stderr]);
+    if (timedOut) {
+      assert.fail(`the server had not exited ${ms / 1000} s after stdin closed:\n${err}`);
+    }
+    return [out, status];
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 Deno.test("closing stdin ends the server only after every request received is answered", async () => {
   const stub = await startStub();
   stub.inject("get_available_units", { delayMs: 1_500 });
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "start"],
+    args: serverArgs("start"),
     cwd: ROOT,
     env: { ...baseEnv(), SQUONK2_ASAPI_URL: stub.url, SQUONK2_ASAPI_TOKEN: stub.tokens.alice },
     clearEnv: true,
     stdin: "piped",
     stdout: "piped",
-    stderr: "null",
+    stderr: "piped",
   }).spawn();
   const call = (id: number, name: string) => ({
     jsonrpc: "2.0",
@@ -566,8 +592,7 @@ Deno.test("closing stdin ends the server only after every request received is an
       new TextEncoder().encode(messages.map((m) => `${JSON.stringify(m)}\n`).join("")),
     );
     await writer.close();
-    const out = await new Response(child.stdout).text();
-    const status = await child.status;
+    const [out, status] = await exitWithin(child, 30_000);
     assert.equal(status.code, 0);
     const replies = out.split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l));
     assert.deepEqual(replies.map((r) => r.id).sort(), [1, 2, 3, 4, 5]);

@@ -8,24 +8,16 @@ import assert from "node:assert/strict";
 import { loadConfig } from "../src/config.ts";
 import { startStub } from "../src/stub/mod.ts";
 import { initializeRequest, selfSignedCertificate } from "./_helpers.ts";
-import { hermeticEnv, ROOT as SERVER_ROOT, serverArgs } from "./_spawn.ts";
-
-const ROOT = new URL("..", import.meta.url).pathname;
+import { hermeticEnv, ROOT, serverArgs } from "./_spawn.ts";
 
 async function start(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<{ code: number; stderr: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "start", ...args],
+    args: serverArgs("start", ...args),
     cwd: ROOT,
-    // Only what deno itself needs, so the caller's SQUONK2_* variables do not leak in.
-    env: {
-      NO_COLOR: "1",
-      HOME: Deno.env.get("HOME") ?? "/",
-      PATH: Deno.env.get("PATH") ?? "",
-      ...env,
-    },
+    env: hermeticEnv(env),
     clearEnv: true,
     stdin: "null",
     stdout: "null",
@@ -102,7 +94,7 @@ async function serving(
 > {
   const child = new Deno.Command(Deno.execPath(), {
     args: serverArgs("start", "--transport", "http", "--port", "0", ...args),
-    cwd: SERVER_ROOT,
+    cwd: ROOT,
     clearEnv: true,
     env: hermeticEnv(env),
     stdin: "null",

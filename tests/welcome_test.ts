@@ -4,20 +4,25 @@
  */
 import assert from "node:assert/strict";
 import { SEED_USERS } from "../src/stub/mod.ts";
+import { hermeticEnv, ROOT, serverArgs } from "./_spawn.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
-
-/** Runs a task to its end with stdin closed; returns its exit code and its stderr. */
-async function task(...args: string[]): Promise<{ code: number; stderr: string }> {
+/** Runs `deno args` to its end with stdin closed; returns its exit code and its stderr. */
+async function run(args: string[]): Promise<{ code: number; stderr: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", ...args],
+    args,
     cwd: ROOT,
-    env: { NO_COLOR: "1" },
+    env: hermeticEnv(),
+    clearEnv: true,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
   }).output();
   return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+}
+
+/** `word` quoted for the shell that `script -c` starts. */
+function quoted(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
 /** Calls `fn` with a port that something else is listening on. */
@@ -32,7 +37,7 @@ async function withTakenPort(fn: (port: number) => Promise<void>): Promise<void>
 
 Deno.test("deno task stub on a port in use says so in one line and exits 1", () =>
   withTakenPort(async (port) => {
-    const { code, stderr } = await task("stub", "--port", String(port));
+    const { code, stderr } = await run(["task", "-q", "stub", "--port", String(port)]);
     assert.equal(code, 1);
     assert.equal(
       stderr,
@@ -42,7 +47,9 @@ Deno.test("deno task stub on a port in use says so in one line and exits 1", () 
 
 Deno.test("the HTTP server on a port in use says so in one line and exits 2", () =>
   withTakenPort(async (port) => {
-    const { code, stderr } = await task("demo", "--transport", "http", "--port", String(port));
+    const { code, stderr } = await run(
+      serverArgs("demo", "--transport", "http", "--port", String(port)),
+    );
     assert.equal(code, 2, "a start-up mistake, like a configuration error");
     const lines = stderr.trim().split("\n");
     assert.equal(
@@ -56,9 +63,10 @@ Deno.test("the HTTP server on a port in use says so in one line and exits 2", ()
 Deno.test("deno task demo in a terminal says it waits for an MCP client and how to connect one", async () => {
   // `script` gives the server a terminal for stdin; its end of input stops the server.
   const output = await new Deno.Command("script", {
-    args: ["-qec", `${Deno.execPath()} task -q demo`, "/dev/null"],
+    args: ["-qec", [Deno.execPath(), ...serverArgs("demo")].map(quoted).join(" "), "/dev/null"],
     cwd: ROOT,
-    env: { NO_COLOR: "1" },
+    env: hermeticEnv(),
+    clearEnv: true,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -71,9 +79,10 @@ Deno.test("deno task demo in a terminal says it waits for an MCP client and how 
 
 Deno.test("deno task demo over HTTP prints the stub's users' tokens to call it with", async () => {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "-q", "demo", "--transport", "http", "--port", "0"],
+    args: serverArgs("demo", "--transport", "http", "--port", "0"),
     cwd: ROOT,
-    env: { NO_COLOR: "1" },
+    env: hermeticEnv(),
+    clearEnv: true,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
