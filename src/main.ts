@@ -90,6 +90,12 @@ async function demoBackend(config: Config): Promise<Backend> {
   };
 }
 
+/** How the start line names each kind of credentials (a kind not here: "<kind> credentials"). */
+const CREDENTIALS_SAID: Record<string, string> = {
+  "Keycloak client credentials": "Keycloak credentials (client-credentials grant)",
+  "Keycloak password grant": "Keycloak credentials (password grant)",
+};
+
 /** The configured Account Server and the operator's credentials. */
 function realBackend(config: Config): Backend {
   const api = new AsApi({
@@ -103,7 +109,7 @@ function realBackend(config: Config): Backend {
   const credentials = tokens.kind === "none"
     ? "no credentials (only ping, get_version and get_event_stream_version will work: set " +
       "SQUONK2_ASAPI_TOKEN or Keycloak)"
-    : `${tokens.kind} credentials`;
+    : CREDENTIALS_SAID[tokens.kind] ?? `${tokens.kind} credentials`;
   say(`using ${config.url}${tls} with ${credentials}`);
   return { api, tokens, mode: "Account Server" };
 }
@@ -187,7 +193,8 @@ function realmUrl(keycloak: { url: string; realm: string }): string {
 }
 
 function offeredText(config: Config): string {
-  return `${config.tools.length} tools${config.readOnly ? ", read-only" : ""}`;
+  const count = config.tools.length;
+  return `${count} ${count === 1 ? "tool" : "tools"}${config.readOnly ? ", read-only" : ""}`;
 }
 
 async function main(): Promise<number> {

@@ -153,6 +153,30 @@ Deno.test("the start line says nothing about TLS for an http:// URL", async () =
   );
 });
 
+Deno.test("the start line names Keycloak's grant once, and counts one tool as one tool", async () => {
+  const keycloak = {
+    SQUONK2_ASAPI_URL: "http://127.0.0.1:9/api",
+    SQUONK2_KEYCLOAK_URL: "http://127.0.0.1:9/auth",
+    SQUONK2_KEYCLOAK_REALM: "squonk2",
+    SQUONK2_KEYCLOAK_AS_CLIENT_ID: "account-server-api",
+    SQUONK2_KEYCLOAK_AS_CLIENT_SECRET: "s3cr3t",
+  };
+  const client = await run(["--tools", "get_unit"], { env: keycloak });
+  assert.equal(client.code, 0, client.stderr);
+  assert.equal(
+    startLine(client.stderr),
+    "squonk2-as-mcp: using http://127.0.0.1:9/api with Keycloak credentials (client-credentials grant)",
+  );
+  assert.match(client.stderr, /: serving MCP on stdio \(1 tool\)\n/);
+  const user = { SQUONK2_KEYCLOAK_USER: "alice", SQUONK2_KEYCLOAK_USER_PASSWORD: "pw-123456" };
+  const password = await run(["--tools", "get_unit,get_units"], { env: { ...keycloak, ...user } });
+  assert.equal(
+    startLine(password.stderr),
+    "squonk2-as-mcp: using http://127.0.0.1:9/api with Keycloak credentials (password grant)",
+  );
+  assert.match(password.stderr, /: serving MCP on stdio \(2 tools\)\n/);
+});
+
 /** Serves MCP on stdio with `env`, calls `tool` twice, and returns the results and stderr. */
 async function callTwice(
   env: Record<string, string>,
