@@ -77,7 +77,8 @@ export const SETTINGS = {
     arg: "yes|no",
     parse: pythonYes,
     default: "yes",
-    help: 'Verify the Account Server\'s TLS certificate: "yes" or "no"',
+    help: 'Verify the Account Server\'s TLS certificate: "yes"; "no" or any other value ' +
+      "(with a warning) turns it off",
   },
   debugRequests: {
     env: "SQUONK2_API_DEBUG_REQUESTS",
@@ -214,7 +215,7 @@ export const SETTINGS = {
     env: "SQUONK2_MCP_TOOLS",
     arg: "A,B",
     parse: list,
-    help: "Comma-separated single tools to offer as well",
+    help: "Comma-separated single tools to offer: only these, or these as well as --toolsets",
   },
   excludeTools: {
     flag: "exclude-tools",
