@@ -137,3 +137,26 @@ Deno.test("sign-in scopes are a list for HTTP with Keycloak, and refused where n
     /^Error: SQUONK2_MCP_OAUTH_SCOPES \(or --oauth-scopes\) is set, but callers sign in only over HTTP/,
   );
 });
+
+Deno.test("a misspelt tool or toolset is refused with the nearest name, not the whole list", () => {
+  // Before: every tool's name, and no hint which one was meant.
+  assert.throws(
+    () => load(["--exclude-tools", "get_untis"]),
+    new ConfigError('Unknown tool "get_untis" (did you mean get_units?)'),
+  );
+  assert.throws(
+    () => load([], { SQUONK2_MCP_TOOLS: "get_unit,delete_unti" }),
+    new ConfigError('Unknown tool "delete_unti" (did you mean delete_unit?)'),
+  );
+  assert.throws(
+    () => load(["--toolsets", "unit,products"]),
+    new ConfigError('Unknown toolset "unit" (did you mean units?)'),
+  );
+  // With nothing close, the names to choose from.
+  assert.throws(
+    () => load(["--toolsets", "orgs"]),
+    (error: Error) =>
+      error.message.startsWith('Unknown toolset "orgs": choose from ') &&
+      error.message.includes("organisations"),
+  );
+});

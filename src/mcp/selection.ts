@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Kind, OPERATIONS, type Toolset, TOOLSETS } from "../api/mod.ts";
+import { type Kind, nearestName, OPERATIONS, type Toolset, TOOLSETS } from "../api/mod.ts";
 
 /** The toolsets of tools that are not operations: `code` holds `run_program`. */
 export type LocalToolset = Toolset | "code";
@@ -45,16 +45,15 @@ export interface ToolSelection {
 /** A name that is not a toolset or tool; the message is shown as is. */
 export class SelectionError extends Error {}
 
+/** Refuses any of `names` not `known`, suggesting the nearest known name where one is close. */
 function checkNames(what: string, names: string[], known: Iterable<string>): void {
-  const valid = new Set(known);
-  const unknown = names.filter((n) => !valid.has(n));
-  if (unknown.length) {
-    throw new SelectionError(
-      `Unknown ${what} ${unknown.map((n) => `"${n}"`).join(", ")}: choose from ${
-        [...valid].join(", ")
-      }`,
-    );
-  }
+  const valid = [...known];
+  const unknown = names.filter((n) => !valid.includes(n));
+  if (!unknown.length) return;
+  const near = unknown.map((n) => nearestName(n, valid));
+  const named = unknown.map((n, i) => `"${n}"${near[i] ? ` (did you mean ${near[i]}?)` : ""}`);
+  const list = near.every(Boolean) ? "" : `: choose from ${valid.join(", ")}`;
+  throw new SelectionError(`Unknown ${what} ${named.join(", ")}${list}`);
 }
 
 /** The names of the tools to offer, in table order. */
