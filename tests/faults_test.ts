@@ -419,15 +419,49 @@ Deno.test("a 502 on a create says it may have been applied; on a read it has no 
     assert.equal("hint" in rvOf(read).msg, false);
   }));
 
-Deno.test("with get_units not offered, a 404 hint lists only the offered list tools", () =>
+Deno.test("a 404 hint lists what exists of the kind of id the call named", () =>
+  withRig(async ({ call }) => {
+    // Before: get_units (which finds Units by name) and three lists unrelated to the call.
+    const unit = "unit-00000000-0000-4000-8000-0000000000ff";
+    const product = "product-00000000-0000-4000-8000-0000000000ff";
+    const hintOf = async (tool: string, args: Record<string, unknown>) => {
+      const result = await call(tool, args);
+      assert.equal(rvOf(result).http_status_code, 404, tool);
+      return rvOf(result).msg.hint;
+    };
+    assert.equal(
+      await hintOf("get_unit", { unit_id: unit }),
+      "Nothing has that id: list what exists first (get_available_units)",
+    );
+    assert.equal(
+      await hintOf("get_products_for_unit", { unit_id: unit }),
+      "Nothing has that id: list what exists first (get_available_units)",
+    );
+    assert.equal(
+      await hintOf("get_product_charges", { product_id: product }),
+      "Nothing has that id: list what exists first (get_available_products)",
+    );
+  }));
+
+Deno.test("with get_available_units not offered, a 404 on a Unit names no tool", () =>
   withRig(async ({ call }) => {
     const result = await call("get_unit", { unit_id: "unit-00000000-0000-4000-8000-0000000000ff" });
     assert.equal(rvOf(result).http_status_code, 404);
+    assert.equal(rvOf(result).msg.hint, "Nothing has that id: check it");
+  }, { selection: { excludeTools: ["get_available_units"] } }));
+
+Deno.test("a timed-out delete_unit says to check with get_unit whether it was applied", () =>
+  withRig(async ({ stub, call }) => {
+    // Before: get_units, which finds Units by name, not by the id the delete was given.
+    stub.inject("delete_unit", { delayMs: 500, times: 1 });
+    const unit = seedIds(stub).unit;
+    const result = await call("delete_unit", { unit_id: unit, timeout_s: 0.1 });
+    assert.equal(rvOf(result).http_status_code, 0);
     assert.equal(
       rvOf(result).msg.hint,
-      "Nothing has that id: list what exists first (get_organisations, get_available_products, get_available_assets)",
+      "delete_unit may have been applied although no answer came in time: before calling it again, check with get_unit whether it was; a larger timeout_s may help",
     );
-  }, { selection: { excludeTools: ["get_units"] } }));
+  }));
 
 Deno.test("a 403 hint points to get_account only where get_account is offered", () =>
   withRig(async ({ call }) => {

@@ -174,7 +174,7 @@ for (const [name, c] of Object.entries(CASES)) {
   });
 }
 
-Deno.test("a 404 comes back as isError with the ApiRv and a hint to check the id", () =>
+Deno.test("a 404 comes back as isError with the ApiRv and a hint to list the Units that exist", () =>
   withSession(async ({ call }) => {
     const unit = "unit-00000000-0000-4000-8000-0000000000ff";
     const result = await call("get_unit", { unit_id: unit });
@@ -183,8 +183,7 @@ Deno.test("a 404 comes back as isError with the ApiRv and a hint to check the id
       success: false,
       msg: {
         error: `Cannot get_unit: 404 Not Found: Unit "${unit}" does not exist`,
-        hint:
-          "Nothing has that id: list what exists first (get_organisations, get_units, get_available_products, get_available_assets)",
+        hint: "Nothing has that id: list what exists first (get_available_units)",
       },
       http_status_code: 404,
     });

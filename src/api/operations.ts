@@ -467,7 +467,7 @@ export const OPERATIONS = [
     params: { unit_id: unitId },
     success: [204],
     kind: "delete",
-    shownBy: "get_units",
+    shownBy: "get_unit",
     title: "Delete unit",
     description: "Deletes a Unit that has no Products left. Unit or Organisation members, admins.",
   }),

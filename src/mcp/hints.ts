@@ -21,13 +21,14 @@ export interface HintContext {
   renewable?: boolean;
 }
 
-/** Tools that list what exists, for a 404. */
-const LIST_TOOLS = [
-  "get_organisations",
-  "get_units",
-  "get_available_products",
-  "get_available_assets",
-] as const;
+/** For a 404: each id parameter, and the tool that lists what exists of its kind. */
+const LISTED_BY: Readonly<Record<string, string>> = {
+  org_id: "get_organisations",
+  unit_id: "get_available_units",
+  product_id: "get_available_products",
+  asset_id: "get_available_assets",
+  merchant_id: "get_merchants",
+};
 
 /** Reasons after which a change may have reached the Account Server and been applied. */
 const MAY_HAVE_APPLIED: ReadonlySet<string> = new Set([
@@ -80,7 +81,7 @@ export function hintFor(rv: ApiRv, context: HintContext = {}): string | undefine
   if (rv.http_status_code === 401 && !context.callerToken && context.renewable && change) {
     return RENEWED;
   }
-  return statusHint(rv.http_status_code, context.callerToken ?? false, offers);
+  return statusHint(rv.http_status_code, context.callerToken ?? false, offers, row);
 }
 
 const RENEWED =
@@ -110,10 +111,17 @@ function mayHaveApplied(
   return `${row.name} may have been applied although ${cause}: before calling it again, ${check}${timeout}`;
 }
 
+/** The tools that list what the row's ids name (every such tool when the row is unknown). */
+function listToolsFor(row: Operation | undefined): string[] {
+  const ids = row ? Object.keys(row.params).filter((p) => p in LISTED_BY) : [];
+  return ids.length ? ids.map((id) => LISTED_BY[id]!) : Object.values(LISTED_BY);
+}
+
 function statusHint(
   status: number,
   callerToken: boolean,
   offers: (tool: string) => boolean,
+  row: Operation | undefined,
 ): string | undefined {
   switch (status) {
     case 400:
@@ -126,7 +134,7 @@ function statusHint(
       return "The caller is not a member of that Organisation or Unit, or not an admin" +
         (offers("get_account") ? " (see get_account)" : "");
     case 404: {
-      const lists = LIST_TOOLS.filter(offers);
+      const lists = listToolsFor(row).filter(offers);
       return lists.length
         ? `Nothing has that id: list what exists first (${lists.join(", ")})`
         : "Nothing has that id: check it";
