@@ -388,6 +388,41 @@ Deno.test("Keycloak: a wrong realm names the token URL tried, never the password
       password: KEYCLOAK_SEED.passwords.alice,
     })));
 
+Deno.test("Keycloak: a token URL that redirects (http for https) says where to, and that calling again will not help", async () => {
+  // Before: "Keycloak refused to issue an access token: 301 Moved Permanently", "try again later".
+  const asked: string[] = [];
+  await using keycloak = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, (req) => {
+    asked.push(new URL(req.url).pathname);
+    const https = req.url.replace("http://", "https://");
+    return new Response(null, { status: 301, headers: { location: https } });
+  });
+  const url = `http://127.0.0.1:${keycloak.addr.port}/auth`;
+  const tried = `${url}/realms/squonk2/protocol/openid-connect/token`;
+  await withSession(async ({ call, stub }) => {
+    const result = await call("get_account");
+    assert.equal(
+      (result.structuredContent as { msg: { error: string } }).msg.error,
+      `Cannot get_account: Keycloak's token URL "${tried}" redirects to ` +
+        `"${tried.replace("http://", "https://")}" (301 Moved Permanently), which is not ` +
+        "followed (a redirect could carry the credentials elsewhere); if that address is right, " +
+        `the operator should set SQUONK2_KEYCLOAK_URL to "${url.replace("http://", "https://")}"`,
+    );
+    assert.equal(
+      hintOf(result),
+      "Keycloak's token URL answers with a redirect, which is not followed (http:// for https:// is a common cause): the operator must fix SQUONK2_KEYCLOAK_URL; calling again will not help",
+    );
+    assert.deepEqual(asked, ["/auth/realms/squonk2/protocol/openid-connect/token"], "not followed");
+    assert.equal(textOf(result).includes("s3cr3t-value"), false);
+    assert.equal(stub.requests.length, 0);
+  }, () =>
+    new KeycloakTokens({
+      url,
+      realm: "squonk2",
+      clientId: "account-server-api",
+      clientSecret: "s3cr3t-value",
+    }));
+});
+
 Deno.test("Keycloak: nothing listening at its URL gets a hint that waiting will not help", async () => {
   const gone = await startStub();
   const keycloakUrl = gone.keycloak.url;

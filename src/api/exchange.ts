@@ -41,6 +41,8 @@ export type Exchanged =
     body: string;
     /** The server's own explanation, for an answer that is not a success. */
     errorText: string;
+    /** The Location header, as sent (a redirect is never followed). */
+    location?: string;
   }
   | { ok: false; error: string; reason: NoResponseReason };
 
@@ -60,6 +62,7 @@ export async function exchange(request: Outgoing, options: ExchangeOptions): Pro
       statusLine: statusLine(response.status, response.statusText),
       body,
       errorText: response.ok ? "" : serverErrorText(body, type),
+      location: response.headers.get("location") ?? undefined,
     };
   } catch (error) {
     if (error instanceof TooLarge) {

@@ -36,6 +36,8 @@ export type CredentialsFailure =
   | "rejected"
   /** Keycloak's token URL does not exist: wrong URL or realm. */
   | "not_found"
+  /** Keycloak's token URL answers a redirect, never followed: a wrong URL (http for https). */
+  | "redirected"
   /** No answer from Keycloak; `network` says why. */
   | "unreachable"
   /** Keycloak answered, but with no usable token. */
@@ -278,10 +280,34 @@ function refusal(endpoint: string, answer: Exchanged & { ok: true }): Credential
       "not_found",
     );
   }
+  if (answer.status >= 300 && answer.status < 400 && answer.location !== undefined) {
+    return redirected(endpoint, status, answer.location);
+  }
   const text = keycloakError(answer.body) ?? answer.errorText;
   return new CredentialsError(
     `Keycloak refused to issue an access token: ${status}${text ? `: ${text}` : ""}`,
     [400, 401, 403].includes(answer.status) ? "rejected" : "failed",
+  );
+}
+
+/**
+ * A redirect from the token URL, never followed (it would carry the credentials elsewhere): where
+ * it points and, when that is the same token URL elsewhere, the SQUONK2_KEYCLOAK_URL to set.
+ */
+function redirected(endpoint: string, status: string, location: string): CredentialsError {
+  let target = location.slice(0, 500);
+  try {
+    target = new URL(target, endpoint).href;
+  } catch {
+    // Not a URL: said as sent.
+  }
+  const tail = endpoint.slice(endpoint.lastIndexOf("/realms/"));
+  const base = target.endsWith(tail) ? ` to ${JSON.stringify(target.slice(0, -tail.length))}` : "";
+  return new CredentialsError(
+    `Keycloak's token URL "${endpoint}" redirects to ${JSON.stringify(target)} (${status}), ` +
+      "which is not followed (a redirect could carry the credentials elsewhere); if that " +
+      `address is right, the operator should set SQUONK2_KEYCLOAK_URL${base}`,
+    "redirected",
   );
 }
 

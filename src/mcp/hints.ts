@@ -157,6 +157,8 @@ export function credentialsHint(error: CredentialsError, context: HintContext = 
       return "Keycloak refused this server's credentials (wrong user, password or client secret): the operator must fix the SQUONK2_KEYCLOAK_* settings; calling again will not help";
     case "not_found":
       return "Keycloak has no token URL there (wrong URL or realm): the operator must fix SQUONK2_KEYCLOAK_URL or SQUONK2_KEYCLOAK_REALM; calling again will not help";
+    case "redirected":
+      return "Keycloak's token URL answers with a redirect, which is not followed (http:// for https:// is a common cause): the operator must fix SQUONK2_KEYCLOAK_URL; calling again will not help";
     case "unreachable":
       return keycloakUnreachable(error.network ?? "network");
     case "failed":
