@@ -225,7 +225,7 @@ Deno.test("no listed text or instruction names a tool the selection leaves out",
 });
 
 Deno.test("leaving a tool out keeps the rest of a sentence that names it among others", async () => {
-  const { instructions } = await listingOf({ excludeTools: ["get_units"] });
+  const { instructions } = await listingOf({ excludeTools: ["get_available_units"] });
   assert.match(
     instructions,
     /Find ids with the list tools \(get_organisations, get_available_products, get_available_assets\) rather than guessing\./,

@@ -59,7 +59,7 @@ export const INSTRUCTIONS =
 - A Product is a paid subscription of a Unit to a Merchant's service (a Data Manager): storage subscriptions have a coin allowance and limit per billing period; project-tier subscriptions have a flavour (EVALUATION, BRONZE, SILVER, GOLD).
 - Charges are in coins per billing period, which starts on the Unit's billing day (1-28). Ask for a period with from/until (YYYY-MM-DD, until exclusive) or pbp (0 current, -1 previous, ...).
 - Assets are named secrets or settings attached to a scope (a user, Product, Unit, Organisation or GLOBAL) and can be attached to Merchants.
-- Ids look like org-<uuid>, unit-<uuid>, product-<uuid>, asset-<uuid>; users are plain usernames; merchants and event streams have integer ids. Find ids with the list tools (get_organisations, get_units, get_available_products, get_available_assets) rather than guessing.
+- Ids look like org-<uuid>, unit-<uuid>, product-<uuid>, asset-<uuid>; users are plain usernames; merchants and event streams have integer ids. Find ids with the list tools (get_organisations, get_available_units, get_available_products, get_available_assets) rather than guessing.
 - You act as the user whose credentials this server holds (see get_account). Members may act on their Organisations and Units; admins on everything.
 - Every tool takes an optional timeout_s: seconds to wait for the AS (default 4, from ${MIN_TIMEOUT_S} to ${MAX_TIMEOUT_S}). Every tool refuses arguments it does not list.
 - Every tool returns { success, msg, http_status_code }: msg is the AS's answer, or { error, hint } on failure. http_status_code 0 means no answer came (or the request was refused before sending).
