@@ -203,3 +203,29 @@ Deno.test("over HTTP, bob's four endless programs cannot keep alice's program ou
     await alice.close();
   }
 });
+
+Deno.test("with callers verified, one user's two tokens share one share of places", async () => {
+  await using http = await openEndpoint({ selection: { codeMode: true }, keycloak: true });
+  const { stub, endpoint } = http;
+  // Before: the share was keyed by the token, so each new token of bob's bought two more places.
+  const tokens = [
+    await stub.keycloak.mint("bob", { lifetimeS: 300 }),
+    await stub.keycloak.mint("bob", { lifetimeS: 301 }),
+  ];
+  assert.notEqual(tokens[0], tokens[1]);
+  const [first, second] = await Promise.all(tokens.map((t) => connect(endpoint.url, t)));
+  const stop = new AbortController();
+  try {
+    const program = `await as.get_account(); ${IDLE}`;
+    const running = [1, 2].map(() => runOver(first!, program, 20, stop.signal));
+    while (stub.requests.length < 2) await new Promise((r) => setTimeout(r, 20));
+    const rv = await runOver(second!, "return 1", 1);
+    assert.equal(rv.msg.error, YOURS_TAKEN);
+    stop.abort();
+    await Promise.allSettled(running);
+  } finally {
+    stop.abort();
+    await first!.close();
+    await second!.close();
+  }
+});

@@ -67,6 +67,7 @@ export function dispatchGate(dispatch: Dispatch, context: CallContext): Gate {
     const result = await dispatch(name, args, {
       signal,
       callerToken: context.callerToken,
+      callerId: context.callerId,
       // A run that ends (its program threw, timed out) withdraws the questions it left open.
       confirm: (message) => context.confirm(message, signal),
     });
@@ -75,10 +76,14 @@ export function dispatchGate(dispatch: Dispatch, context: CallContext): Gate {
 }
 
 /**
- * The key of a call's caller for the per-caller cap on running programs: their token's SHA-256
+ * The key of a call's caller for the per-caller cap on running programs: who the HTTP layer says
+ * they are (their verified user, so all their tokens share one share), else their token's SHA-256
  * (never the token itself), or "" for calls with the operator's credentials (stdio has one caller).
  */
-export async function callerKey(context: Pick<CallContext, "callerToken">): Promise<string> {
+export async function callerKey(
+  context: Pick<CallContext, "callerToken" | "callerId">,
+): Promise<string> {
+  if (context.callerId !== undefined) return context.callerId;
   if (context.callerToken === undefined) return "";
   const bytes = new TextEncoder().encode(context.callerToken);
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));

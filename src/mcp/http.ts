@@ -124,7 +124,13 @@ async function sha256(text: string): Promise<string> {
 /** Who is calling: the owner key of their sessions and the token their calls use. */
 interface Caller {
   owner: string;
-  authInfo?: { token: string; clientId: string; scopes: string[] };
+  /** The token, and the owner again (as `extra.caller`) for per-caller limits inside tools. */
+  authInfo?: {
+    token: string;
+    clientId: string;
+    scopes: string[];
+    extra: { caller: string };
+  };
 }
 
 function unauthorized(why: string, error?: string): Response {
@@ -141,11 +147,19 @@ async function authenticate(request: Request, options: HttpOptions): Promise<Cal
     if (options.allowServerCredentials) return { owner: "" };
     return unauthorized("send your Account Server access token as Authorization: Bearer <token>");
   }
-  const authInfo = { token, clientId: "account-server-user", scopes: [] };
-  if (!options.verifier) return { owner: `token:${await sha256(token)}`, authInfo };
+  const authInfo = (caller: string) => ({
+    token,
+    clientId: "account-server-user",
+    scopes: [],
+    extra: { caller },
+  });
+  if (!options.verifier) {
+    const owner = `token:${await sha256(token)}`;
+    return { owner, authInfo: authInfo(owner) };
+  }
   try {
-    const caller = await options.verifier.verify(token);
-    return { owner: `caller:${caller.id}`, authInfo };
+    const owner = `caller:${(await options.verifier.verify(token)).id}`;
+    return { owner, authInfo: authInfo(owner) };
   } catch (error) {
     if (error instanceof InvalidToken) return unauthorized(error.message, "invalid_token");
     logLine(`squonk2-as-mcp: cannot verify a token: ${(error as Error).message}`);

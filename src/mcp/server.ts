@@ -233,6 +233,9 @@ export function createServer(options: ServerOptions): Server {
     return dispatch(request.params.name, request.params.arguments, {
       signal,
       callerToken: extra.authInfo?.token,
+      callerId: typeof extra.authInfo?.extra?.caller === "string"
+        ? extra.authInfo.extra.caller
+        : undefined,
       confirm: (message, also) =>
         confirm(server, message, {
           signal: also ? AbortSignal.any([signal, also]) : signal,

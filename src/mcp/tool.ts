@@ -18,6 +18,11 @@ export interface CallContext {
   /** The caller's own bearer token (HTTP), used instead of the operator's credentials. */
   callerToken?: string;
   /**
+   * Who the caller is (HTTP): their verified user (`caller:<id>`), else their token's hash; the
+   * same whichever of their tokens a call carries, when callers are verified.
+   */
+  callerId?: string;
+  /**
    * Asks the user to confirm `message`; true to go ahead (true when the client cannot ask).
    * The question is withdrawn, and the answer false, once `signal` (if given) aborts.
    */
