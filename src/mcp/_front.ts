@@ -142,109 +142,138 @@ async function readHead(
 
 /** Listens on `options.hostname:port` and relays each timed request to the internal server. */
 export function serveFront(options: FrontOptions): Front {
-  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
-  const open = new Set<Deno.Conn>();
-  /** Client connections, and those of them still sending their head (oldest first). */
-  const clients = new Set<Deno.Conn>();
-  const reading = new Set<Deno.Conn>();
-  /** Client connections past their head whose body has not ended (oldest first). */
-  const sending = new Set<Deno.Conn>();
-  let closed = false;
+  return new TcpFront(options);
+}
 
-  async function relay(conn: Deno.Conn): Promise<void> {
-    open.add(conn);
-    let upstream: Deno.Conn | undefined;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+class TcpFront implements Front {
+  readonly port: number;
+  #options: FrontOptions;
+  #listener: Deno.Listener;
+  /** Every connection the front holds, both sides. */
+  #open = new Set<Deno.Conn>();
+  /** Client connections. */
+  #clients = new Set<Deno.Conn>();
+  /** Client connections still sending their head (oldest first). */
+  #reading = new Set<Deno.Conn>();
+  /** Client connections past their head whose body has not ended (oldest first). */
+  #sending = new Set<Deno.Conn>();
+  #closed = false;
+
+  constructor(options: FrontOptions) {
+    this.#options = options;
+    this.#listener = Deno.listen({ hostname: options.hostname, port: options.port });
+    this.port = (this.#listener.addr as Deno.NetAddr).port;
+    void this.#accept();
+  }
+
+  /** Stops listening and cuts every relayed connection. */
+  close(): void {
+    this.#closed = true;
     try {
-      reading.add(conn);
+      this.#listener.close();
+    } catch {
+      // Already closed.
+    }
+    for (const conn of this.#open) close(conn);
+    this.#open.clear();
+  }
+
+  async #accept(): Promise<void> {
+    while (!this.#closed) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch {
+        // Closed, or out of file descriptors for a moment: a flood must not end the server.
+        if (!this.#closed) await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      if (!this.#makeRoom()) {
+        close(conn);
+        continue;
+      }
+      this.#clients.add(conn);
+      void this.#relay(conn);
+    }
+  }
+
+  /**
+   * Whether a new connection may come in. When full, the connection that has waited longest for
+   * its head gives way, then the one that has been sending its body longest (connections that
+   * send nothing, or trickle, cannot lock honest clients out); if every request is whole, none.
+   */
+  #makeRoom(): boolean {
+    if (this.#clients.size < (this.#options.maxConnections ?? 2048)) return true;
+    const oldest = this.#reading.values().next().value ?? this.#sending.values().next().value;
+    if (!oldest) return false;
+    this.#reading.delete(oldest);
+    this.#sending.delete(oldest);
+    this.#clients.delete(oldest);
+    close(oldest);
+    return true;
+  }
+
+  async #relay(conn: Deno.Conn): Promise<void> {
+    this.#open.add(conn);
+    this.#reading.add(conn);
+    const upstream: Deno.Conn[] = [];
+    try {
       const read = await readHead(
         conn,
-        options.headerTimeoutMs ?? 10_000,
-        options.maxHeaderBytes ?? 64 * 1024,
-      ).finally(() => reading.delete(conn));
+        this.#options.headerTimeoutMs ?? 10_000,
+        this.#options.maxHeaderBytes ?? 64 * 1024,
+      ).finally(() => this.#reading.delete(conn));
       if (!read) return;
       const body = bodyEnd(read.head);
       if ("refuse" in body) return reply(conn, body.refuse);
-      upstream = await Deno.connect({ hostname: "127.0.0.1", port: options.target });
-      open.add(upstream);
-      await writeAll(upstream, closingHead(read.head));
-      const target = upstream;
-      if (!body.feed(read.rest)) {
-        // The server may answer without reading the body (401, 413, a probe) and then waits for
-        // it as long as it keeps coming: a body that has not ended in time costs the connection.
-        // A second more than the server's own limit lets a server that reads it answer 408 first.
-        sending.add(conn);
-        timer = setTimeout(() => {
-          close(conn);
-          close(target);
-        }, (options.bodyTimeoutMs ?? 30_000) + 1_000);
+      const target = await Deno.connect({ hostname: "127.0.0.1", port: this.#options.target });
+      upstream.push(target);
+      this.#open.add(target);
+      await this.#forward(conn, target, { ...read, body });
+    } catch {
+      // A connection that fails is closed below; the server is unaffected.
+    } finally {
+      for (const each of [conn, ...upstream]) {
+        close(each);
+        this.#open.delete(each);
       }
-      await writeAll(upstream, read.rest);
-      const ended = () => {
-        sending.delete(conn);
-        clearTimeout(timer);
-      };
-      const up = conn.readable.pipeThrough(watchBody(body, ended))
+      this.#clients.delete(conn);
+      this.#sending.delete(conn);
+    }
+  }
+
+  /** Relays a request whose head has been read, both ways, until either side is done. */
+  async #forward(
+    conn: Deno.Conn,
+    target: Deno.Conn,
+    read: { head: Uint8Array; rest: Uint8Array; body: BodyEnd },
+  ): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const ended = () => {
+      this.#sending.delete(conn);
+      clearTimeout(timer);
+    };
+    if (!read.body.feed(read.rest)) {
+      // The server may answer without reading the body (401, 413, a probe) and then waits for
+      // it as long as it keeps coming: a body that has not ended in time costs the connection.
+      // A second more than the server's own limit lets a server that reads it answer 408 first.
+      this.#sending.add(conn);
+      timer = setTimeout(() => {
+        close(conn);
+        close(target);
+      }, (this.#options.bodyTimeoutMs ?? 30_000) + 1_000);
+    }
+    try {
+      await writeAll(target, closingHead(read.head));
+      await writeAll(target, read.rest);
+      const up = conn.readable.pipeThrough(watchBody(read.body, ended))
         .pipeTo(target.writable, { preventClose: true })
         .then(() => target.closeWrite()).catch(() => {});
       await target.readable.pipeTo(conn.writable, { preventClose: true }).catch(() => {});
       close(conn);
       await up;
-    } catch {
-      // A connection that fails is closed below; the server is unaffected.
     } finally {
-      clearTimeout(timer);
-      close(conn);
-      open.delete(conn);
-      clients.delete(conn);
-      sending.delete(conn);
-      if (upstream) {
-        close(upstream);
-        open.delete(upstream);
-      }
+      ended();
     }
   }
-
-  (async () => {
-    while (!closed) {
-      let conn: Deno.Conn;
-      try {
-        conn = await listener.accept();
-      } catch {
-        // Closed, or out of file descriptors for a moment: a flood must not end the server.
-        if (!closed) await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      if (clients.size >= (options.maxConnections ?? 2048)) {
-        // Full: the connection that has waited longest for its head gives way, then the one that
-        // has been sending its body longest (connections that send nothing, or trickle, cannot
-        // lock honest clients out); if every request is whole, the new connection is closed.
-        const oldest = reading.values().next().value ?? sending.values().next().value;
-        if (!oldest) {
-          close(conn);
-          continue;
-        }
-        reading.delete(oldest);
-        sending.delete(oldest);
-        clients.delete(oldest);
-        close(oldest);
-      }
-      clients.add(conn);
-      void relay(conn);
-    }
-  })();
-
-  return {
-    port: (listener.addr as Deno.NetAddr).port,
-    close() {
-      closed = true;
-      try {
-        listener.close();
-      } catch {
-        // Already closed.
-      }
-      for (const conn of open) close(conn);
-      open.clear();
-    },
-  };
 }
