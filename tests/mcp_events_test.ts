@@ -450,6 +450,7 @@ Deno.test("a stateless HTTP server offers the resource without subscribe, and re
     assert.deepEqual(client.getServerCapabilities()?.resources, {});
     const { resources } = await client.listResources();
     assert.deepEqual(resources.map((r: { uri: string }) => r.uri), [URI]);
+    assert.match(String(resources[0]?.description), /stateless, so it holds no subscription/);
     const { contents } = await client.readResource({ uri: URI });
     const read = JSON.parse(String((contents[0] as { text: string }).text));
     assert.match(read.hint, /^Call read_event_stream: this server is stateless/);

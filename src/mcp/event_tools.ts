@@ -184,8 +184,11 @@ export class EventStreamAccess {
         uri: EVENT_STREAM_URI,
         name: "event-stream",
         title: "My event stream",
-        description: "Events on the caller's Accounts. Subscribe, then read: each read returns " +
-          "the events that arrived since the last one.",
+        description: this.#options.stateless
+          ? `Events on the caller's Accounts: this server is stateless, so it holds no ` +
+            `subscription; call ${READ_EVENT_STREAM} instead.`
+          : "Events on the caller's Accounts. Subscribe, then read: each read returns " +
+            "the events that arrived since the last one.",
         mimeType: "application/json",
       }],
     }));
