@@ -6,8 +6,9 @@
  * validates and packs it.
  *
  * The bundle still needs Deno to run that file. Desktop apps start servers with a minimal PATH, so
- * the manifest does not say `"command": "deno"`: its command is the `deno_path` setting, whose
- * default is the absolute path of the Deno that built the bundle (`--deno PATH` to choose another).
+ * the manifest does not say `"command": "deno"`: its command is the `deno_path` setting, a file the
+ * app asks for at install (no default, since the bundle is for any machine; `--deno PATH` builds
+ * one whose setting defaults to PATH).
  *
  * @module
  */
@@ -21,91 +22,97 @@ import { AsApi } from "../src/api/mod.ts";
 import { SETTINGS } from "../src/config.ts";
 import { createServer } from "../src/mcp/mod.ts";
 import { NoCredentials } from "../src/auth/mod.ts";
-import type { Setting as ServerSetting } from "../src/settings.ts";
+import { type Setting as ServerSetting, yesNo } from "../src/settings.ts";
 
 /** Where the server's single file sits inside the bundle. */
 export const ENTRY_POINT = "server/squonk2-as-mcp.js";
 
-/** One setting the app asks the user for, and how it reaches the server. */
-interface Setting {
-  key: string;
-  type: "string" | "directory" | "file";
+/** Where the script that turns checkboxes into yes/no sits; deno runs it before the server. */
+export const PRELOAD = "server/checkboxes.js";
+
+/**
+ * The server's settings the app asks for, by row of the settings table, with the title it shows.
+ * The row gives the rest: its variable, help, default and whether it is a secret.
+ */
+const ASKED = {
+  url: "Account Server URL",
+  verifySslCert: "Verify TLS certificates",
+  token: "Access token",
+  keycloakUrl: "Keycloak URL",
+  keycloakRealm: "Keycloak realm",
+  keycloakClientId: "Keycloak client id",
+  keycloakClientSecret: "Keycloak client secret",
+  keycloakUser: "Keycloak username",
+  keycloakPassword: "Keycloak password",
+  readOnly: "Read-only",
+  toolsets: "Toolsets",
+  fileRoot: "Upload folder",
+} as const satisfies Partial<Record<keyof typeof SETTINGS, string>>;
+
+/** One setting the app asks the user for (an MCPB `user_config` entry). */
+export interface UserOption {
+  type: "string" | "boolean" | "directory" | "file";
   title: string;
   description: string;
-  /** Every setting has a default, so an unset one is substituted by "" rather than left as is. */
-  default: string;
+  required: boolean;
+  default?: string | boolean;
   sensitive?: boolean;
-  required?: boolean;
-  /** The environment variable that carries it... */
-  variable?: string;
-  /** ...or the flag. */
-  flag?: string;
 }
 
-/** The help of the server's setting read from `variable`. */
-function helpOf(variable: string): string {
-  const row = Object.values(SETTINGS as Record<string, ServerSetting>).find((s) =>
-    s.env === variable
-  );
-  if (!row) throw new Error(`No setting reads ${variable}`);
-  return row.help;
+/** A yes/no setting: read by the one yes/no rule, or (TLS verification) shown as "yes|no". */
+function isCheckbox(setting: ServerSetting): boolean {
+  return setting.parse === yesNo || setting.arg === "yes|no";
 }
 
 /**
- * What the app asks for. Yes/no settings are text: the app would pass a checkbox as "true" or
- * "false", which the server's one yes/no rule refuses.
+ * The app's field for a row. A checkbox's description is the help up to its first colon, since
+ * what follows tells which words to type; every other field has a default (the row's, or empty),
+ * because the app leaves `${user_config.x}` as it is for a field that has no value.
  */
-const USER_SETTINGS: readonly Setting[] = [
-  {
-    key: "api_url",
-    variable: "SQUONK2_ASAPI_URL",
-    type: "string",
-    title: "Account Server URL",
-    description: `${helpOf("SQUONK2_ASAPI_URL")}. Empty: a built-in demo server with sample data`,
-    default: "",
-  },
-  {
-    // The flag, not the variable: the flag refuses a typo where the variable, following the
-    // Python client, would turn verification off.
-    key: "verify_ssl_cert",
-    flag: "--verify-ssl-cert",
-    type: "string",
-    title: "Verify TLS certificates",
-    description: 'Verify the Account Server\'s and Keycloak\'s TLS certificates: "yes" or "no"',
-    default: "yes",
-  },
-  secret("token", "SQUONK2_ASAPI_TOKEN", "Access token"),
-  plain("keycloak_url", "SQUONK2_KEYCLOAK_URL", "Keycloak URL"),
-  plain("keycloak_realm", "SQUONK2_KEYCLOAK_REALM", "Keycloak realm"),
-  plain("keycloak_client_id", "SQUONK2_KEYCLOAK_AS_CLIENT_ID", "Keycloak client id"),
-  secret("keycloak_client_secret", "SQUONK2_KEYCLOAK_AS_CLIENT_SECRET", "Keycloak client secret"),
-  plain("keycloak_user", "SQUONK2_KEYCLOAK_USER", "Keycloak username"),
-  secret("keycloak_password", "SQUONK2_KEYCLOAK_USER_PASSWORD", "Keycloak password"),
-  {
-    key: "read_only",
-    variable: "SQUONK2_MCP_READ_ONLY",
-    type: "string",
-    title: "Read-only",
-    description: '"yes" offers only the tools that read, so nothing can be changed; or "no"',
-    default: "no",
-  },
-  {
-    ...plain("toolsets", "SQUONK2_MCP_TOOLSETS", "Toolsets"),
-    description: `${helpOf("SQUONK2_MCP_TOOLSETS")}, e.g. organisations,units,products,server`,
-    default: "all",
-  },
-  {
-    ...plain("file_root", "SQUONK2_MCP_FILE_ROOT", "Upload folder"),
-    type: "directory",
-  },
-];
-
-function plain(key: string, variable: string, title: string): Setting {
-  return { key, variable, type: "string", title, description: helpOf(variable), default: "" };
+function userOption(setting: ServerSetting, title: string): UserOption {
+  if (isCheckbox(setting)) {
+    const on = yesNo(setting.default ?? "no", setting.env ?? "");
+    const description = setting.help.split(": ")[0]!;
+    return { type: "boolean", title, description, required: false, default: on };
+  }
+  const example = setting.example && !setting.help.includes("e.g.")
+    ? `, e.g. ${setting.example}`
+    : "";
+  return {
+    type: setting.arg === "DIR" ? "directory" : "string",
+    title,
+    description: `${setting.help}${example}`,
+    required: false,
+    default: setting.default ?? "",
+    ...(setting.secret ? { sensitive: true } : {}),
+  };
 }
 
-function secret(key: string, variable: string, title: string): Setting {
-  return { ...plain(key, variable, title), sensitive: true };
+/** The fields the app asks for, keyed by the row's name in snake_case, each with its variable. */
+export function askedSettings(): { key: string; variable: string; option: UserOption }[] {
+  return Object.entries(ASKED).map(([name, title]) => {
+    const setting: ServerSetting = SETTINGS[name as keyof typeof ASKED];
+    if (!setting.env) throw new Error(`The setting ${name} has no environment variable`);
+    const key = name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    return { key, variable: setting.env, option: userOption(setting, title) };
+  });
+}
+
+/**
+ * The preloaded script. The app substitutes a checkbox as "true" or "false", which the server's
+ * one yes/no rule refuses (and `SQUONK2_ASAPI_VERIFY_SSL_CERT`, following the Python client,
+ * would read as "no"), so before the server starts these variables are turned into "yes" or "no".
+ */
+export function checkboxScript(variables: readonly string[]): string {
+  return [
+    '// The app passes a checkbox as "true" or "false"; the server reads "yes" or "no".',
+    `for (const name of ${JSON.stringify(variables)}) {`,
+    "  const value = Deno.env.get(name);",
+    '  if (value === "true") Deno.env.set(name, "yes");',
+    '  if (value === "false") Deno.env.set(name, "no");',
+    "}",
+    "",
+  ].join("\n");
 }
 
 /** The deno flags of the bundled server: no config, lock, download or prompt; start's permissions. */
@@ -114,27 +121,39 @@ export function runFlags(): string[] {
   return ["run", "--no-config", "--no-lock", "--cached-only", "--no-prompt", ...permissions];
 }
 
-/** The manifest of the bundle, for the given deno and tools. */
-export function bundleManifest(
-  denoPath: string,
-  tools: readonly { name: string; description?: string }[],
-): Record<string, unknown> {
-  const userConfig: Record<string, unknown> = {
-    deno_path: {
-      type: "file",
-      title: "Deno executable",
-      description: "The deno that runs the server (default: the one that built this bundle)",
-      required: false,
-      default: denoPath,
-    },
+/** The Deno executable field: asked for at install, unless the bundle is built with a default. */
+function denoOption(deno: string | undefined): UserOption {
+  return {
+    type: "file",
+    title: "Deno executable",
+    description: "The deno that runs the server (Deno 2.4 or later), by its full path: desktop " +
+      'apps do not search PATH. deno eval "console.log(Deno.execPath())" prints it; often ' +
+      "~/.deno/bin/deno, /opt/homebrew/bin/deno or %USERPROFILE%\\.deno\\bin\\deno.exe",
+    ...(deno ? { required: false, default: deno } : { required: true }),
   };
-  const args = [...runFlags(), `\${__dirname}/${ENTRY_POINT}`];
+}
+
+/**
+ * The manifest of the bundle, for the given tools. With `deno`, the Deno executable setting
+ * defaults to that path (a bundle for machines that have Deno there); without, the app asks.
+ */
+export function bundleManifest(
+  tools: readonly { name: string; description?: string }[],
+  options: { deno?: string } = {},
+): Record<string, unknown> {
+  const userConfig: Record<string, UserOption> = { deno_path: denoOption(options.deno) };
   const env: Record<string, string> = { DENO_NO_UPDATE_CHECK: "1" };
-  for (const { key, variable, flag, ...option } of USER_SETTINGS) {
-    userConfig[key] = { ...option, required: option.required ?? false };
-    if (flag) args.push(flag, `\${user_config.${key}}`);
-    if (variable) env[variable] = `\${user_config.${key}}`;
+  const checkboxes: string[] = [];
+  for (const { key, variable, option } of askedSettings()) {
+    userConfig[key] = option;
+    env[variable] = `\${user_config.${key}}`;
+    if (option.type === "boolean") checkboxes.push(variable);
   }
+  const args = [
+    ...runFlags(),
+    ...(checkboxes.length ? [`--preload=\${__dirname}/${PRELOAD}`] : []),
+    `\${__dirname}/${ENTRY_POINT}`,
+  ];
   return {
     manifest_version: "0.2",
     name: "squonk2-as-mcp",
@@ -143,7 +162,8 @@ export function bundleManifest(
     description: "Manage a Squonk2 Account Server: Organisations, Units, Products, users, Assets",
     long_description: "One tool per Account Server operation (Organisations, Units, Products, " +
       "users, Assets, Merchants, charges, event streams). Leave the URL empty to try it on a " +
-      "built-in demo server with sample data. Needs Deno 2 (the Deno executable setting).",
+      "built-in demo server with sample data. Needs Deno 2.4 or later (the Deno executable " +
+      "setting).",
     author: { name: "The squonk2-as-mcp authors" },
     license: denoJson.license,
     keywords: ["squonk2", "account-server", "informatics-matters"],
@@ -187,8 +207,8 @@ async function run(what: string, args: string[], cwd: string): Promise<void> {
   if (code !== 0) throw new Error(`${what} failed (exit code ${code})`);
 }
 
-/** Builds the bundle at `out`; returns its path. */
-export async function buildBundle(target: string, denoPath: string): Promise<string> {
+/** Builds the bundle at `target`; returns its path. `deno`: the Deno executable's default. */
+export async function buildBundle(target: string, deno?: string): Promise<string> {
   const out = resolve(target);
   const root = fileURLToPath(new URL("..", import.meta.url));
   const stage = await Deno.makeTempDir({ prefix: "squonk2-as-mcp-bundle-" });
@@ -200,8 +220,13 @@ export async function buildBundle(target: string, denoPath: string): Promise<str
       `--output=${stage}/${ENTRY_POINT}`,
       `${root}src/main.ts`,
     ], root);
-    const manifest = bundleManifest(denoPath, await listTools());
+    const manifest = bundleManifest(await listTools(), { deno });
     await Deno.writeTextFile(`${stage}/manifest.json`, JSON.stringify(manifest, null, 2) + "\n");
+    const checkboxes = askedSettings().filter((s) => s.option.type === "boolean");
+    await Deno.writeTextFile(
+      `${stage}/${PRELOAD}`,
+      checkboxScript(checkboxes.map((s) => s.variable)),
+    );
     await Deno.copyFile(`${root}LICENSE`, `${stage}/LICENSE`);
     await Deno.copyFile(`${root}README.md`, `${stage}/README.md`);
     const mcpb = ["run", "-A", "--quiet", "npm:@anthropic-ai/mcpb"];
@@ -219,9 +244,12 @@ if (import.meta.main) {
     args: Deno.args,
     options: {
       out: { type: "string", default: "dist/squonk2-as-mcp.mcpb" },
-      deno: { type: "string", default: Deno.execPath() },
+      deno: { type: "string" },
     },
   });
-  const out = await buildBundle(values.out!, values.deno!);
-  console.error(`Built ${out}: open it with Claude Desktop to install (runs ${values.deno})`);
+  const out = await buildBundle(values.out!, values.deno);
+  const deno = values.deno
+    ? `its Deno executable defaults to ${values.deno}`
+    : "it asks for the Deno executable (--deno PATH to fill it in)";
+  console.error(`Built ${out}: open it with Claude Desktop to install; ${deno}`);
 }

@@ -5,10 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { getMcpConfigForManifest } from "@anthropic-ai/mcpb/node";
-import { loadConfig } from "../src/config.ts";
+import { SETTINGS } from "../src/config.ts";
+import type { Setting } from "../src/settings.ts";
 import { selectTools } from "../src/mcp/mod.ts";
 import { startStub, type StubServer } from "../src/stub/mod.ts";
 import { placeholder } from "../scripts/desktop_config.ts";
+import { askedSettings, bundleManifest } from "../scripts/bundle.ts";
 import { noRegistry, StdioProcess } from "./_process.ts";
 import { selfSignedCertificate } from "./_helpers.ts";
 import { checkoutCopy } from "./_spawn.ts";
@@ -75,11 +77,38 @@ async function buildAndUnpack(): Promise<string> {
   return dir;
 }
 
+/** The app's command, arguments and environment for `userConfig`, for the unpacked bundle. */
+type ConfigFor = (
+  userConfig: Record<string, string | boolean>,
+) => Promise<{ command: string; args?: string[]; env?: Record<string, string> } | undefined>;
+
+/** Starts the unpacked bundle as the app would, from /, with only PATH, its settings, no registry. */
+async function startBundled(
+  configFor: ConfigFor,
+  userConfig: Record<string, string | boolean>,
+): Promise<StdioProcess> {
+  const config = await configFor({ deno_path: Deno.execPath(), ...userConfig });
+  assert.ok(config, "every required setting is given");
+  const env = { PATH, ...config.env, ...noRegistry() };
+  return new StdioProcess(config.command, config.args ?? [], { env, cwd: "/" });
+}
+
+/** Initializes and lists the tools; returns their names. */
+async function toolNames(server: StdioProcess): Promise<string[]> {
+  await server.request("initialize", {
+    protocolVersion: "2025-06-18",
+    capabilities: {},
+    clientInfo: { name: "install-test", version: "1.0.0" },
+  });
+  await server.notify("notifications/initialized");
+  const list = await server.request("tools/list");
+  return (list.result?.tools as { name: string }[]).map((t) => t.name);
+}
+
 Deno.test("the MCP Bundle, installed and started as Claude Desktop would, needs no network", async (t) => {
   const dir = await buildAndUnpack();
   const manifest = JSON.parse(await Deno.readTextFile(`${dir}/manifest.json`));
-  /** The command, arguments and environment the app would derive for `userConfig`. */
-  const configFor = (userConfig: Record<string, string | boolean>) =>
+  const configFor: ConfigFor = (userConfig) =>
     getMcpConfigForManifest({
       manifest,
       extensionPath: dir,
@@ -88,24 +117,52 @@ Deno.test("the MCP Bundle, installed and started as Claude Desktop would, needs 
       pathSeparator: "/",
     });
 
-  await t.step("it lists every tool and marks the secrets sensitive", () => {
+  await t.step("it lists every tool and asks for settings of the right kinds", () => {
     assert.deepEqual(manifest.tools.map((t: { name: string }) => t.name), selectTools());
-    const sensitive = Object.entries(manifest.user_config)
-      .filter(([, option]) => (option as { sensitive?: boolean }).sensitive)
-      .map(([key]) => key);
+    const options: Record<string, { type: string; default?: unknown; sensitive?: boolean }> =
+      manifest.user_config;
+    const kinds = Object.entries(options).map(([key, o]) => `${key}: ${o.type} ${o.default}`);
+    assert.deepEqual(kinds, [
+      "deno_path: file undefined",
+      "url: string ",
+      "verify_ssl_cert: boolean true",
+      "token: string ",
+      "keycloak_url: string ",
+      "keycloak_realm: string ",
+      "keycloak_client_id: string ",
+      "keycloak_client_secret: string ",
+      "keycloak_user: string ",
+      "keycloak_password: string ",
+      "read_only: boolean false",
+      "toolsets: string ",
+      "file_root: directory ",
+    ]);
+    const sensitive = Object.keys(options).filter((key) => options[key]!.sensitive);
     assert.deepEqual(sensitive, ["token", "keycloak_client_secret", "keycloak_password"]);
   });
+
+  await t.step(
+    "it asks for the Deno executable, and names no path of the machine that built it",
+    async () => {
+      assert.equal(manifest.user_config.deno_path.required, true);
+      assert.ok(!JSON.stringify(manifest).includes(Deno.execPath()));
+      assert.equal(await configFor({}), undefined, "the app does not start it without one");
+    },
+  );
 
   await t.step(
     "it starts from /, with only PATH and its settings, and serves the stub",
     async () => {
       const stub = await startStub();
-      const config = await configFor({ api_url: stub.url, token: stub.tokens.alice });
-      assert.ok(config);
-      assert.equal(config.command, Deno.execPath(), "the default deno is the one that built it");
       const emptyCache = await Deno.makeTempDir({ prefix: "deno-dir-" });
-      const env = { PATH, ...config.env, DENO_DIR: emptyCache, ...noRegistry() };
-      await using server = new StdioProcess(config.command, config.args ?? [], { env, cwd: "/" });
+      const configWithCache: ConfigFor = async (userConfig) => {
+        const config = await configFor(userConfig);
+        return config && { ...config, env: { ...config.env, DENO_DIR: emptyCache } };
+      };
+      await using server = await startBundled(configWithCache, {
+        url: stub.url,
+        token: stub.tokens.alice,
+      });
       try {
         assert.deepEqual(await converse(server, stub), selectTools());
         assert.equal(await server.close(), 0);
@@ -120,28 +177,74 @@ Deno.test("the MCP Bundle, installed and started as Claude Desktop would, needs 
     },
   );
 
+  await t.step("its Read-only checkbox, ticked, leaves only the tools that read", async () => {
+    const stub = await startStub();
+    await using server = await startBundled(configFor, {
+      url: stub.url,
+      token: stub.tokens.alice,
+      read_only: true,
+    });
+    try {
+      const names = await toolNames(server);
+      assert.deepEqual(names, selectTools({ readOnly: true }));
+      assert.ok(names.length < selectTools().length);
+      assert.equal(await server.close(), 0);
+    } finally {
+      await stub.shutdown();
+    }
+  });
+
   await t.step(
-    "its read-only and TLS settings reach the server as the user typed them",
+    "its TLS checkbox verifies certificates when ticked, and not when cleared",
     async () => {
-      const config = await configFor({ api_url: "https://as.example", read_only: "yes" });
-      assert.ok(config);
-      const env = (name: string) => config.env?.[name];
-      const script = config.args?.indexOf(`${dir}/server/squonk2-as-mcp.js`) ?? -1;
-      const flags = config.args?.slice(script + 1) ?? [];
-      assert.deepEqual(flags, ["--verify-ssl-cert", "yes"]);
-      const checked = loadConfig(flags, env);
-      assert.equal(checked.verifySslCert, true);
-      assert.equal(checked.readOnly, true);
-      assert.equal(checked.credentials.kind, "none", "empty Keycloak settings are no settings");
-      const unverified = await configFor({ api_url: "https://as.example", verify_ssl_cert: "no" });
-      const off = unverified?.args?.slice(script + 1) ?? [];
-      assert.equal(loadConfig(off, env).verifySslCert, false);
-      const typo = await configFor({ api_url: "https://as.example", verify_ssl_cert: "noo" });
-      assert.throws(() => loadConfig(typo?.args?.slice(script + 1) ?? [], env), /must be "yes"/);
+      const { cert, key } = await selfSignedCertificate();
+      const stub = await startStub({ cert, key });
+      /** get_version's ApiRv from the bundled server with `verify_ssl_cert` set so. */
+      const versionWith = async (verify: boolean) => {
+        await using server = await startBundled(configFor, {
+          url: stub.url,
+          token: stub.tokens.alice,
+          verify_ssl_cert: verify,
+        });
+        await toolNames(server);
+        const call = await server.request("tools/call", { name: "get_version", arguments: {} });
+        assert.equal(await server.close(), 0);
+        const stderr = await server.stderr;
+        assert.ok(!stderr.includes('not "yes"'), `no warning of a misread value: ${stderr}`);
+        return call.result?.structuredContent as { success: boolean; msg: unknown };
+      };
+      try {
+        const verified = await versionWith(true);
+        assert.equal(verified.success, false);
+        assert.match(JSON.stringify(verified.msg), /certificate/i);
+        assert.deepEqual(await versionWith(false), {
+          success: true,
+          msg: { version: "4.4.0" },
+          http_status_code: 200,
+        });
+        assert.deepEqual(stub.requests.map((r) => `${r.method} ${r.path}`), ["GET /version"]);
+      } finally {
+        await stub.shutdown();
+      }
     },
   );
 
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("deno task bundle --deno PATH fills in the Deno executable, which is then optional", () => {
+  const manifest = bundleManifest([], { deno: "/opt/deno/bin/deno" });
+  const option = (manifest.user_config as Record<string, Record<string, unknown>>).deno_path;
+  assert.deepEqual([option?.required, option?.default], [false, "/opt/deno/bin/deno"]);
+});
+
+Deno.test("the bundle's fields take their descriptions and secrets from the settings table", () => {
+  const rows = Object.values(SETTINGS as Record<string, Setting>);
+  for (const { variable, option } of askedSettings()) {
+    const row = rows.find((r) => r.env === variable)!;
+    assert.ok(option.description.startsWith(row.help.split(": ")[0]!), variable);
+    assert.equal(option.sensitive ?? false, row.secret ?? false, variable);
+  }
 });
 
 Deno.test("deno task desktop-config prints an entry that starts with no deno on PATH", async () => {
