@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { envExample, normalize, render, renderTasks } from "../scripts/docs.ts";
+import { TASKS } from "../bench/_codemode_tasks.ts";
 
 const root = new URL("..", import.meta.url);
 
@@ -22,4 +23,32 @@ Deno.test("every task that starts the server may read exactly the table's variab
   for (const task of ["start", "demo", "compile"]) {
     assert.match(tasks[task]!, /--allow-env=SQUONK2_ASAPI_URL,SQUONK2_ASAPI_VERIFY_SSL_CERT,/);
   }
+});
+
+/** `program` as `deno fmt` writes it in this project (its line width). */
+async function formatted(program: string): Promise<string> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["fmt", "--ext=ts", "-"],
+    cwd: root,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(program));
+  await writer.close();
+  const { code, stdout, stderr } = await child.output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  return new TextDecoder().decode(stdout);
+}
+
+Deno.test("the README's code mode programs are the benchmark's, as deno fmt writes them", async () => {
+  const readme = await Deno.readTextFile(new URL("README.md", root));
+  const section = readme.split("\n## Code mode")[1]!.split("\n## ")[0]!;
+  const shown = [...section.matchAll(/^(\S.*):\n\n```ts\n([\s\S]*?)```$/gm)]
+    .map(([, name, program]) => ({ name, program }));
+  const bench = await Promise.all(
+    TASKS.map(async ({ name, program }) => ({ name, program: await formatted(program) })),
+  );
+  assert.deepEqual(shown, bench);
 });
