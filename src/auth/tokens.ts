@@ -320,7 +320,11 @@ function untilAborted<T>(
   signal: AbortSignal,
   reason: () => Error,
 ): Promise<T> {
-  if (signal.aborted) return Promise.reject(reason());
+  if (signal.aborted) {
+    // Nobody else may be waiting on `promise`: its failure must not go unhandled (a crash).
+    promise.catch(() => {});
+    return Promise.reject(reason());
+  }
   return new Promise<T>((resolve, reject) => {
     const abort = () => reject(reason());
     signal.addEventListener("abort", abort, { once: true });
