@@ -31,7 +31,8 @@ export function redact(text: string, also: readonly (string | undefined)[] = [])
 
 /** Whether `text` holds anything `redact` would mask. */
 export function holdsSecret(text: string, also: readonly (string | undefined)[] = []): boolean {
-  if (/Bearer\s|eyJ[A-Za-z0-9_-]+\./i.test(text)) return true;
+  // As it is, and inside JSON text, where the space after Bearer may be escaped ("\t", "\u000b").
+  if (/Bearer(?:\s|\\[fnrt]|\\u000b)|eyJ[A-Za-z0-9_-]+\./i.test(text)) return true;
   for (const secret of [...also, ...secrets]) {
     if (!secret || secret.length < 4) continue;
     // As it is, and as it appears inside JSON text.
