@@ -5,8 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { type CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { OPERATIONS } from "../src/api/mod.ts";
-import { checkFileRoot, selectTools } from "../src/mcp/mod.ts";
+import { checkFileRoot } from "../src/mcp/mod.ts";
 import { seedIds } from "./_helpers.ts";
 import { openSession, type Session } from "../testing/mod.ts";
 
@@ -197,23 +196,3 @@ Deno.test("hidden and control characters from the Account Server never reach the
       "Key for evil svc",
     );
   }));
-
-Deno.test("tool selection: toolsets, single tools, exclusions, and read-only wins", () => {
-  const units = selectTools({ toolsets: ["units"] });
-  assert.ok(units.includes("create_unit") && units.includes("get_personal_unit"));
-  assert.equal(units.includes("get_product"), false);
-  assert.deepEqual(selectTools({ tools: ["get_unit", "ping"] }), ["ping", "get_unit"]);
-  assert.deepEqual(
-    selectTools({ toolsets: ["merchants"], tools: ["delete_unit"], readOnly: true }),
-    ["get_merchants", "get_merchant"],
-  );
-  const all = [...OPERATIONS.map((o) => o.name), "get_api_url", "read_event_stream"];
-  assert.deepEqual(
-    selectTools({ excludeTools: ["delete_organisation"] }).sort(),
-    all.filter((t) => t !== "delete_organisation").sort(),
-  );
-  assert.deepEqual(selectTools({ toolsets: ["all"] }).sort(), [...all].sort());
-  assert.deepEqual(selectTools().sort(), [...all].sort());
-  assert.throws(() => selectTools({ toolsets: ["orgs"] }), /Unknown toolset "orgs": choose from/);
-  assert.throws(() => selectTools({ excludeTools: ["drop_all"] }), /Unknown tool "drop_all"/);
-});
