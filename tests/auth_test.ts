@@ -52,10 +52,10 @@ async function rig(options: StubOptions = {}) {
 
 /** What `get_account` answers `token`'s user, and the Authorization header the stub received. */
 async function whoAmI(
-  api: AsApi,
-  stub: StubServer,
+  r: { api: AsApi; stub: StubServer },
   token: string,
 ): Promise<{ user: unknown; authorization: string | null | undefined }> {
+  const { api, stub } = r;
   const before = stub.requests.length;
   const rv = await api.call("get_account", {}, { token });
   assert.equal(rv.success, true, JSON.stringify(rv.msg));
@@ -76,7 +76,7 @@ Deno.test("the password grant gets a token the Account Server accepts as the use
   assert.equal(tokens.kind, "Keycloak password grant");
   assert.equal(tokens.renewable, true);
   const token = await tokens.getToken();
-  assert.deepEqual(await whoAmI(r.api, r.stub, token), {
+  assert.deepEqual(await whoAmI(r, token), {
     user: { id: "alice" },
     authorization: `Bearer ${token}`,
   });
@@ -96,7 +96,7 @@ Deno.test("the client-credentials grant gets a token for the service account", a
   const tokens = r.tokens({ clientSecret: r.stub.keycloak.clientSecret });
   assert.equal(tokens.kind, "Keycloak client credentials");
   const token = await tokens.getToken();
-  assert.deepEqual(await whoAmI(r.api, r.stub, token), {
+  assert.deepEqual(await whoAmI(r, token), {
     user: { id: KEYCLOAK_SEED.serviceAccount },
     authorization: `Bearer ${token}`,
   });
@@ -124,7 +124,7 @@ Deno.test("a 300 s token is renewed 30 s before it expires, with the refresh tok
   const renewed = await tokens.getToken();
   assert.notEqual(renewed, first);
   assert.deepEqual(r.grants(), [["password", 200], ["refresh_token", 200]]);
-  assert.deepEqual(await whoAmI(r.api, r.stub, renewed), {
+  assert.deepEqual(await whoAmI(r, renewed), {
     user: { id: "alice" },
     authorization: `Bearer ${renewed}`,
   });
@@ -162,7 +162,7 @@ Deno.test("a refused refresh token falls back to the password grant", async () =
   const renewed = await tokens.getToken();
   assert.notEqual(renewed, first);
   assert.deepEqual(r.grants(), [["password", 200], ["refresh_token", 400], ["password", 200]]);
-  assert.deepEqual((await whoAmI(r.api, r.stub, renewed)).user, { id: "alice" });
+  assert.deepEqual((await whoAmI(r, renewed)).user, { id: "alice" });
 });
 
 Deno.test("concurrent getToken calls share one token request and get the same token", async () => {
@@ -232,7 +232,7 @@ Deno.test("a Keycloak that is down fails, and the next call after it is back suc
   );
   r.stub.keycloak.setDown(false);
   const token = await tokens.getToken();
-  assert.deepEqual((await whoAmI(r.api, r.stub, token)).user, { id: "alice" });
+  assert.deepEqual((await whoAmI(r, token)).user, { id: "alice" });
   assert.deepEqual(r.grants(), [["", 503], ["password", 200]]);
 });
 
@@ -273,7 +273,7 @@ Deno.test("a wait cancelled before it starts fails as cancelled, and the source 
   assert.equal(error.message, "cancelled while waiting for an access token from Keycloak");
   assert.equal(error.network, "network");
   const token = await tokens.getToken();
-  assert.deepEqual((await whoAmI(r.api, r.stub, token)).user, { id: "alice" });
+  assert.deepEqual((await whoAmI(r, token)).user, { id: "alice" });
 });
 
 Deno.test("StaticToken returns its token, which the Account Server receives as the bearer", async () => {
@@ -284,7 +284,7 @@ Deno.test("StaticToken returns its token, which the Account Server receives as t
   assert.equal(await tokens.getToken(), r.stub.tokens.bob);
   tokens.invalidate(r.stub.tokens.bob);
   assert.equal(await tokens.getToken(), r.stub.tokens.bob, "a static token cannot be replaced");
-  assert.deepEqual(await whoAmI(r.api, r.stub, await tokens.getToken()), {
+  assert.deepEqual(await whoAmI(r, await tokens.getToken()), {
     user: { id: "bob" },
     authorization: `Bearer ${r.stub.tokens.bob}`,
   });
@@ -325,7 +325,7 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   return await promise.then(() => assert.fail("resolved"), (e: unknown) => e);
 }
 
-Deno.test("a token the realm signed verifies as its issuer and subject, until its expiry", async () => {
+Deno.test("a token the realm signed verifies as its issuer and subject, with its expiry", async () => {
   await using r = await rig();
   const token = await r.stub.keycloak.mint("alice");
   const caller = await verifierFor(r.stub).verify(token);
