@@ -495,6 +495,32 @@ Deno.test("an unreadable content_file is refused before anything is sent", () =>
     assert.equal(stub.requests.length, 0);
   }));
 
+Deno.test("reading content_file counts towards timeout_s: the exchange gets only what is left", () =>
+  withStub(async (stub, api) => {
+    // Before: the read and the exchange each had the whole timeout_s, so a call could take twice
+    // as long, and a change reach the Account Server after the caller had given up.
+    const slowRead = (ms: number) => async () => {
+      await new Promise((r) => setTimeout(r, ms));
+      return new TextEncoder().encode("content");
+    };
+    const params = { asset_id: seedIds(stub).aliceAsset, content_file: "notes.txt" };
+    const options = { token: stub.tokens.alice, timeoutS: 0.5 };
+    const late = await api.call("alter_asset", params, { ...options, readFile: slowRead(600) });
+    assert.deepEqual(late, {
+      success: false,
+      msg: {
+        error: "Cannot alter_asset: reading content_file took all of timeout_s (0.5 s); " +
+          "nothing was sent",
+      },
+      http_status_code: 0,
+    });
+    assert.equal(stub.requests.length, 0);
+    stub.inject("alter_asset", { delayMs: 400 });
+    const slow = await api.call("alter_asset", params, { ...options, readFile: slowRead(300) });
+    assert.equal(slow.http_status_code, 0);
+    assert.equal(slow.msg.error, "Cannot alter_asset: no response within 0.5 s (timed out)");
+  }));
+
 Deno.test("SQUONK2_API_DEBUG_REQUESTS=yes logs method, URL, status and time, never the token", () =>
   withStub(async (stub) => {
     const script = new URL("./fixtures/debug_call.ts", import.meta.url);

@@ -266,6 +266,7 @@ export class AsApi {
       return refuse("the access token has characters a token cannot have");
     }
 
+    const started = performance.now();
     let request: Outgoing;
     try {
       request = await buildRequest(this.#url, row, call.params, {
@@ -275,16 +276,24 @@ export class AsApi {
     } catch (error) {
       return refuse(error instanceof Error ? error.message : String(error));
     }
-    return await this.#exchange(row, request, timeoutS, options.signal);
+    // Reading a content_file counts towards timeout_s: the exchange gets what is left of it.
+    const leftS = timeoutS - (performance.now() - started) / 1000;
+    if (leftS <= 0) {
+      return refuse(
+        `reading content_file took all of timeout_s (${timeoutS} s); nothing was sent`,
+      );
+    }
+    return await this.#exchange(row, request, { timeoutS, leftS }, options.signal);
   }
 
   async #exchange(
     row: Operation,
     request: Outgoing,
-    timeoutS: number,
+    time: { timeoutS: number; leftS: number },
     cancel: AbortSignal | undefined,
   ): Promise<ApiRv> {
-    const timeout = AbortSignal.timeout(timeoutS * 1000);
+    const { timeoutS } = time;
+    const timeout = AbortSignal.timeout(time.leftS * 1000);
     const signal = cancel ? AbortSignal.any([timeout, cancel]) : timeout;
     const started = performance.now();
     const log = (outcome: string) => {

@@ -148,7 +148,8 @@ async function runOperation(
         token: withToken,
         timeoutS,
         signal: context.signal,
-        readFile: (path) => readUpload(options.fileRoot, path, uploadLimits(context, options)),
+        readFile: (path) =>
+          readUpload(options.fileRoot, path, uploadLimits(context, budget, options)),
       })
     );
   let rv = await send(token.token);
@@ -166,7 +167,12 @@ async function runOperation(
 }
 
 /** An upload is held to the operator's size limit, the call's timeout_s and its cancellation. */
-function uploadLimits(context: CallContext, options: OperationToolOptions): UploadLimits {
-  const timeout = AbortSignal.timeout((context.timeoutS ?? DEFAULT_TIMEOUT_S) * 1000);
+function uploadLimits(
+  context: CallContext,
+  budget: Budget,
+  options: OperationToolOptions,
+): UploadLimits {
+  // What is left of the call's time: the token may already have taken some of it.
+  const timeout = AbortSignal.timeout(Math.max(1, budget.deadline - performance.now()));
   return { maxBytes: options.maxUploadBytes, signal: AbortSignal.any([context.signal, timeout]) };
 }
