@@ -85,15 +85,29 @@ Deno.test("over HTTP, Keycloak's URL, realm and client id alone verify callers, 
 });
 
 /** `deno task start` over HTTP on a free port with `env`, until disposed; its stderr so far. */
-async function serving(
-  env: Record<string, string>,
-  ...args: string[]
+function serving(env: Record<string, string>, ...args: string[]): ReturnType<typeof servingWith> {
+  return servingWith({ env, args });
+}
+
+/** As `serving`, with at most `maxFiles` open file descriptors if given. */
+async function servingWith(
+  { env, args, maxFiles }: { env: Record<string, string>; args: string[]; maxFiles?: number },
 ): Promise<
-  & { url: string; stderr: () => string; says: (line: string) => Promise<boolean> }
+  & {
+    url: string;
+    stderr: () => string;
+    says: (line: string) => Promise<boolean>;
+    status: Promise<Deno.CommandStatus>;
+  }
   & AsyncDisposable
 > {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: serverArgs("start", "--transport", "http", "--port", "0", ...args),
+  const deno = [
+    Deno.execPath(),
+    ...serverArgs("start", "--transport", "http", "--port", "0", ...args),
+  ];
+  const limited = ["-c", `ulimit -n ${maxFiles} && exec "$@"`, "limited", ...deno];
+  const child = new Deno.Command(maxFiles ? "bash" : deno[0]!, {
+    args: maxFiles ? limited : deno.slice(1),
     cwd: ROOT,
     clearEnv: true,
     env: hermeticEnv(env),
@@ -115,6 +129,7 @@ async function serving(
   return {
     url,
     stderr: () => stderr,
+    status: child.status,
     // Lines may still be on their way through the pipe: wait up to 5 s for this one.
     async says(line) {
       for (let waited = 0; waited < 5000; waited += 20) {
@@ -235,3 +250,48 @@ Deno.test("no exposure warning for a loopback Keycloak, a public URL, stdio, or 
   assert.equal(warnings(["--transport", "http"], remote).length, 1);
   assert.equal(warnings(proxied, keycloak).length, 1);
 });
+
+Deno.test("running out of file descriptors sheds slow connections instead of ending the server", async () => {
+  // Before: under `ulimit -n 4096`, 1,400 connections that never sent their body made the
+  // internal server's accept fail (EMFILE), which ended the process.
+  const stub = await startStub();
+  try {
+    await shedsUnderLimit(stub.url);
+  } finally {
+    await stub.shutdown();
+  }
+});
+
+async function shedsUnderLimit(url: string): Promise<void> {
+  await using server = await servingWith({
+    env: { SQUONK2_ASAPI_URL: url },
+    args: [],
+    maxFiles: 256,
+  });
+  let exited = false;
+  server.status.then(() => exited = true);
+  const { port, host } = new URL(server.url);
+  const head = `POST /mcp HTTP/1.1\r\nHost: ${host}\r\nContent-Length: 1000\r\n\r\n`;
+  const held: Deno.Conn[] = [];
+  for (let i = 0; i < 200; i++) {
+    try {
+      const conn = await Deno.connect({ hostname: "127.0.0.1", port: Number(port) });
+      await conn.write(new TextEncoder().encode(head));
+      held.push(conn);
+    } catch {
+      break;
+    }
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  let status = 0;
+  for (let tries = 0; tries < 20 && status !== 200; tries++) {
+    status = await fetch(new URL("/healthz", server.url)).then(async (r) => {
+      await r.body?.cancel();
+      return r.status;
+    }, () => 0);
+    if (status !== 200) await new Promise((r) => setTimeout(r, 200));
+  }
+  for (const conn of held) conn.close();
+  assert.equal(exited, false, `the server ended: ${server.stderr()}`);
+  assert.equal(status, 200, "an honest request is served again");
+}

@@ -35,6 +35,13 @@ export interface FrontOptions {
 export interface Front {
   /** The port it listens on. */
   port: number;
+  /** Relays new requests to the internal server's new port (after it was started again). */
+  retarget(port: number): void;
+  /**
+   * Cuts the older half of the connections still sending their head or body: when the process
+   * runs out of file descriptors (each relayed connection takes three), the slow ones give way.
+   */
+  shed(): void;
   /** Stops listening and cuts every relayed connection. */
   close(): void;
 }
@@ -158,12 +165,30 @@ class TcpFront implements Front {
   /** Client connections past their head whose body has not ended (oldest first). */
   #sending = new Set<Deno.Conn>();
   #closed = false;
+  #target: number;
 
   constructor(options: FrontOptions) {
     this.#options = options;
+    this.#target = options.target;
     this.#listener = Deno.listen({ hostname: options.hostname, port: options.port });
     this.port = (this.#listener.addr as Deno.NetAddr).port;
     void this.#accept();
+  }
+
+  retarget(port: number): void {
+    this.#target = port;
+  }
+
+  shed(): void {
+    const slow = [...this.#reading, ...this.#sending];
+    for (const conn of slow.slice(0, Math.ceil(slow.length / 2))) this.#drop(conn);
+  }
+
+  #drop(conn: Deno.Conn): void {
+    this.#reading.delete(conn);
+    this.#sending.delete(conn);
+    this.#clients.delete(conn);
+    close(conn);
   }
 
   /** Stops listening and cuts every relayed connection. */
@@ -184,8 +209,10 @@ class TcpFront implements Front {
       try {
         conn = await this.#listener.accept();
       } catch {
-        // Closed, or out of file descriptors for a moment: a flood must not end the server.
-        if (!this.#closed) await new Promise((r) => setTimeout(r, 50));
+        // Closed, or out of file descriptors: a flood must not end the server.
+        if (this.#closed) continue;
+        this.shed();
+        await new Promise((r) => setTimeout(r, 50));
         continue;
       }
       if (!this.#makeRoom()) {
@@ -206,10 +233,7 @@ class TcpFront implements Front {
     if (this.#clients.size < (this.#options.maxConnections ?? 2048)) return true;
     const oldest = this.#reading.values().next().value ?? this.#sending.values().next().value;
     if (!oldest) return false;
-    this.#reading.delete(oldest);
-    this.#sending.delete(oldest);
-    this.#clients.delete(oldest);
-    close(oldest);
+    this.#drop(oldest);
     return true;
   }
 
@@ -226,7 +250,8 @@ class TcpFront implements Front {
       if (!read) return;
       const body = bodyEnd(read.head);
       if ("refuse" in body) return reply(conn, body.refuse);
-      const target = await Deno.connect({ hostname: "127.0.0.1", port: this.#options.target });
+      const target = await this.#connect();
+      if (!target) return reply(conn, "503 Service Unavailable");
       upstream.push(target);
       this.#open.add(target);
       await this.#forward(conn, target, { ...read, body });
@@ -239,6 +264,16 @@ class TcpFront implements Front {
       }
       this.#clients.delete(conn);
       this.#sending.delete(conn);
+    }
+  }
+
+  /** A connection to the internal server; if none can be had (out of descriptors), sheds. */
+  async #connect(): Promise<Deno.Conn | undefined> {
+    try {
+      return await Deno.connect({ hostname: "127.0.0.1", port: this.#target });
+    } catch {
+      this.shed();
+      return undefined;
     }
   }
 

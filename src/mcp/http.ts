@@ -17,6 +17,7 @@ import { logLine } from "../log.ts";
 import type { Activity } from "./activity.ts";
 import { type Session, Sessions } from "./_sessions.ts";
 import { type Front, serveFront } from "./_front.ts";
+import { InternalServer } from "./_internal.ts";
 
 import {
   bearerChallenge,
@@ -410,34 +411,30 @@ class McpHttp {
 }
 
 /**
- * Listens: the real server on an internal loopback port, and the front, where clients connect,
- * which times request heads.
+ * Listens: the real server on an internal loopback port (started again if it fails), and the
+ * front, where clients connect, which times request heads and bodies.
  */
 function listen(
   options: HttpOptions,
   serve: (request: Request) => Promise<Response>,
-): { httpServer: Deno.HttpServer; front: Front } {
-  const httpServer = Deno.serve({
-    hostname: "127.0.0.1",
-    port: 0,
-    onListen: () => {},
-    onError: (error) => {
-      logLine(`squonk2-as-mcp: HTTP request failed: ${String(error)}`);
-      return rpcError(500, -32603, "Internal error");
-    },
-  }, serve);
+): { internal: InternalServer; front: Front } {
+  const internal = new InternalServer(serve, (error) => {
+    logLine(`squonk2-as-mcp: HTTP request failed: ${String(error)}`);
+    return rpcError(500, -32603, "Internal error");
+  });
   try {
     const front = serveFront({
       hostname: options.hostname,
       port: options.port,
-      target: httpServer.addr.port,
+      target: internal.port,
       headerTimeoutMs: options.headerTimeoutMs,
       bodyTimeoutMs: options.bodyTimeoutMs,
       maxConnections: options.maxConnections,
     });
-    return { httpServer, front };
+    internal.listen({ failed: () => front.shed(), restarted: (port) => front.retarget(port) });
+    return { internal, front };
   } catch (error) {
-    void httpServer.shutdown();
+    void internal.shutdown();
     throw error;
   }
 }
@@ -462,7 +459,7 @@ function admit(mcp: McpHttp, options: HttpOptions, port: number): void {
 /** Serves MCP over Streamable HTTP until `shutdown()`. */
 export function serveHttp(options: HttpOptions): HttpEndpoint {
   const mcp = new McpHttp(options);
-  const { httpServer, front } = listen(options, (request) => mcp.serve(request));
+  const { internal, front } = listen(options, (request) => mcp.serve(request));
   admit(mcp, options, front.port);
   const bound = options.hostname.includes(":") ? `[${options.hostname}]` : options.hostname;
   return {
@@ -475,7 +472,7 @@ export function serveHttp(options: HttpOptions): HttpEndpoint {
       await options.activity.drain(options.graceMs ?? 10_000);
       await mcp.sessions.closeAll();
       front.close();
-      await httpServer.shutdown();
+      await internal.shutdown();
     },
   };
 }
