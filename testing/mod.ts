@@ -7,6 +7,7 @@
  */
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
 import {
   type CallToolResult,
@@ -87,6 +88,12 @@ export interface SessionOptions {
    * every message it is shown is kept in `asked`.
    */
   answer?: ElicitResult;
+  /** Whether the client checks the stub's TLS certificate (the client's default: yes). */
+  verifySslCert?: boolean;
+  /** Stop the stub before the session starts, so nothing listens at the URL the server uses. */
+  stubStopped?: boolean;
+  /** Prepares the client before it connects (notification handlers, say). */
+  prepare?: (client: Client) => void;
 }
 
 /** An in-memory MCP session against a fresh stub; `await using` closes it all. */
@@ -112,8 +119,9 @@ export interface Session extends AsyncDisposable {
  */
 export async function openSession(options: SessionOptions = {}): Promise<Session> {
   const stub = await startStub(options.stub);
+  if (options.stubStopped) await stub.shutdown();
   const server = createServer({
-    api: new AsApi({ url: stub.url, env: () => undefined }),
+    api: new AsApi({ url: stub.url, verifySslCert: options.verifySslCert, env: () => undefined }),
     tokens: options.tokens?.(stub) ?? new StaticToken(stub.tokens.alice),
     version: "test",
     tools: selectTools(options.selection),
@@ -131,6 +139,7 @@ export async function openSession(options: SessionOptions = {}): Promise<Session
       return answer;
     });
   }
+  options.prepare?.(client);
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
   await Promise.all([server.connect(serverSide), client.connect(clientSide)]);
   return {
@@ -143,26 +152,53 @@ export async function openSession(options: SessionOptions = {}): Promise<Session
     async [Symbol.asyncDispose]() {
       await client.close();
       await server.close();
-      await stub.shutdown();
+      if (!options.stubStopped) await stub.shutdown();
     },
   };
 }
 
+/** The options of `serveForStub`: HTTP options, the tools, the server's own token. */
+type ServeOptions = NonNullable<Parameters<typeof serveForStub>[1]>;
+
 /** How an HTTP endpoint for a fresh stub is set up. */
-export type EndpointOptions = Parameters<typeof serveForStub>[1] & {
+export type EndpointOptions = ServeOptions & {
   /**
    * Verify callers' tokens against the stub's Keycloak (its JWKS, refetched without delay); an
    * object also sets the verifier's other options (its clock, the key set's maximum age).
    */
   keycloak?: boolean | Partial<VerifierOptions>;
+  /** How the stub is started (TLS, token lifetime, ...). */
+  stub?: StubOptions;
+  /** More options that depend on the stub (its tokens, its Keycloak's URL). */
+  fromStub?: (stub: StubServer) => ServeOptions;
+  /** How many instances serve the same stub, as behind a balancer (default 1). */
+  instances?: number;
 };
+
+/** How `Endpoint.connect` connects an SDK client. */
+export interface ConnectOptions {
+  /** More request headers. */
+  headers?: Record<string, string>;
+  /** The fetch the client's transport uses (a balancer in front of the instances, say). */
+  fetch?: typeof fetch;
+  /** Prepares the client before it connects (capabilities, request handlers). */
+  prepare?: (client: Client) => void;
+}
 
 /** The MCP HTTP endpoint of a fresh stub; `await using` shuts both down. */
 export interface Endpoint extends AsyncDisposable {
   stub: StubServer;
+  /** The first (usually the only) instance. */
   endpoint: HttpEndpoint;
+  /** Every instance, in order. */
+  endpoints: HttpEndpoint[];
   /** The port clients connect to. */
   port: number;
+  /**
+   * Connects an SDK client to the first instance, with `token` as its bearer token (none if
+   * not given); it is closed with the endpoint.
+   */
+  connect(token?: string, options?: ConnectOptions): Promise<Client>;
 }
 
 /**
@@ -175,27 +211,61 @@ export interface Endpoint extends AsyncDisposable {
  * ```
  */
 export async function openEndpoint(options: EndpointOptions = {}): Promise<Endpoint> {
-  const stub = await startStub();
-  const { keycloak, ...http } = options;
-  const verifier = keycloak
-    ? new TokenVerifier({
-      url: stub.keycloak.url,
-      realm: stub.keycloak.realm,
-      clientId: stub.keycloak.clientId,
-      refetchAfterS: 0,
-      ...(typeof keycloak === "object" ? keycloak : {}),
-    })
-    : undefined;
-  const endpoint = serveForStub(stub, { graceMs: 100, verifier, ...http });
+  const { keycloak, stub: stubOptions, fromStub, instances = 1, ...http } = options;
+  const stub = await startStub(stubOptions);
+  const verifier = keycloak ? keycloakVerifier(stub, keycloak) : undefined;
+  const chosen = { graceMs: 100, verifier, ...http, ...fromStub?.(stub) };
+  const endpoints = Array.from({ length: instances }, () => serveForStub(stub, chosen));
+  const endpoint = endpoints[0]!;
+  const clients: Client[] = [];
   return {
     stub,
     endpoint,
+    endpoints,
     port: Number(new URL(endpoint.url).port),
+    async connect(token, more = {}) {
+      const client = await connectHttp(endpoint.url, token, more);
+      clients.push(client);
+      return client;
+    },
     async [Symbol.asyncDispose]() {
-      await endpoint.shutdown();
+      for (const client of clients) await client.close().catch(() => {});
+      for (const each of endpoints) await each.shutdown();
       await stub.shutdown();
     },
   };
+}
+
+/** A verifier of the stub Keycloak's tokens. */
+function keycloakVerifier(
+  stub: StubServer,
+  keycloak: true | Partial<VerifierOptions>,
+): TokenVerifier {
+  return new TokenVerifier({
+    url: stub.keycloak.url,
+    realm: stub.keycloak.realm,
+    clientId: stub.keycloak.clientId,
+    refetchAfterS: 0,
+    ...(typeof keycloak === "object" ? keycloak : {}),
+  });
+}
+
+/** An SDK client connected to `url` over Streamable HTTP. */
+async function connectHttp(
+  url: string,
+  token: string | undefined,
+  options: ConnectOptions,
+): Promise<Client> {
+  const headers = options.headers ?? {};
+  const client = new Client({ name: "http-test", version: "1.0.0" });
+  options.prepare?.(client);
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(url), {
+      requestInit: { headers: token ? { authorization: `Bearer ${token}`, ...headers } : headers },
+      fetch: options.fetch,
+    }),
+  );
+  return client;
 }
 
 /** Writes all of `bytes` to `conn` (a single write may take only part). */

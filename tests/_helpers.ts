@@ -4,10 +4,6 @@
  *
  * @module
  */
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
-import type { Server } from "@modelcontextprotocol/sdk/server/index.js";
-import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { StubServer } from "../src/stub/mod.ts";
 
 export { initializeRequest, serveForStub } from "../testing/mod.ts";
@@ -46,38 +42,6 @@ export function seedIds(stub: StubServer): SeedIds {
     globalAsset: find(s.assets.values(), (a) => a.name === "motd"),
     bobStream: find(s.streams.values(), (e) => e.owner === "bob"),
   };
-}
-
-/** An SDK Client connected to `server` over an in-memory linked pair. */
-export async function connectInMemory(
-  server: Server,
-  capabilities: Record<string, unknown> = {},
-  prepare?: (client: Client) => void,
-): Promise<Client> {
-  const client = new Client({ name: "test-client", version: "1.0.0" }, { capabilities });
-  prepare?.(client);
-  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
-  await Promise.all([server.connect(serverSide), client.connect(clientSide)]);
-  return client;
-}
-
-/** A function that calls a tool through `client` and returns its result. */
-export function toolCaller(
-  client: Client,
-): (name: string, args?: Record<string, unknown>) => Promise<CallToolResult> {
-  return async (name, args = {}) =>
-    await client.callTool({ name, arguments: args }) as CallToolResult;
-}
-
-/** Closes an in-memory session and its stub. */
-export async function closeSession(
-  client: Client,
-  server: Server,
-  stub: StubServer,
-): Promise<void> {
-  await client.close();
-  await server.close();
-  await stub.shutdown();
 }
 
 // A minimal DER writer: just what an X.509 v3 certificate needs.

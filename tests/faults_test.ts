@@ -4,23 +4,12 @@
  * answers are cut; malformed MCP input never brings the server down.
  */
 import assert from "node:assert/strict";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { AsApi } from "../src/api/mod.ts";
-import { createServer } from "../src/mcp/mod.ts";
 import { KeycloakTokens, StaticToken } from "../src/auth/mod.ts";
 import { type Fault, KEYCLOAK_SEED, startStub, type StubServer } from "../src/stub/mod.ts";
-import {
-  closeSession,
-  connectInMemory,
-  initializeRequest,
-  seedIds,
-  selfSignedCertificate,
-  serveForStub,
-  toolCaller,
-} from "./_helpers.ts";
-import { openSession, type Session, type SessionOptions } from "../testing/mod.ts";
+import { initializeRequest, seedIds, selfSignedCertificate } from "./_helpers.ts";
+import { openEndpoint, openSession, type Session, type SessionOptions } from "../testing/mod.ts";
 
 type Rv = { success: boolean; msg: Record<string, unknown>; http_status_code: number };
 
@@ -121,27 +110,17 @@ for (const [what, fault, status, error] of BAD_ANSWERS) {
 }
 
 Deno.test("a refused connection names the host, and its hint says waiting will not help", async () => {
-  const stub = await startStub();
-  const url = stub.url;
-  await stub.shutdown();
-  const server = createServer({
-    api: new AsApi({ url, env: () => undefined }),
-    tokens: new StaticToken("t0k3n-for-nothing"),
-    version: "test",
+  await using session = await openSession({
+    stubStopped: true,
+    tokens: () => new StaticToken("t0k3n-for-nothing"),
   });
-  const client = await connectInMemory(server);
-  try {
-    const result = await client.callTool({ name: "get_account", arguments: {} }) as CallToolResult;
-    assert.equal(result.isError, true);
-    assert.match(String(rvOf(result).msg.error), /connection to "127\.0\.0\.1:\d+" refused/);
-    assert.equal(
-      rvOf(result).msg.hint,
-      "Nothing is listening at the Account Server URL (connection refused): the Account Server is not running there or the URL is wrong; waiting will not help: the operator must start it or fix SQUONK2_ASAPI_URL",
-    );
-  } finally {
-    await client.close();
-    await server.close();
-  }
+  const result = await session.call("get_account");
+  assert.equal(result.isError, true);
+  assert.match(String(rvOf(result).msg.error), /connection to "127\.0\.0\.1:\d+" refused/);
+  assert.equal(
+    rvOf(result).msg.hint,
+    "Nothing is listening at the Account Server URL (connection refused): the Account Server is not running there or the URL is wrong; waiting will not help: the operator must start it or fix SQUONK2_ASAPI_URL",
+  );
 });
 
 function keycloak(stub: StubServer): KeycloakTokens {
@@ -298,28 +277,20 @@ Deno.test("a slow Keycloak and a slow Account Server share one timeout_s between
 
 Deno.test("a call cancelled while Keycloak stalls abandons the token request", async () => {
   await using keycloak = stallingKeycloak();
-  const stub = await startStub();
-  const server = createServer({
-    api: new AsApi({ url: stub.url, env: () => undefined }),
-    tokens: keycloak.tokens(),
-    version: "test",
-  });
-  const client = await connectInMemory(server);
-  try {
-    const cancel = new AbortController();
-    const call = client.callTool({ name: "get_account", arguments: { timeout_s: 60 } }, undefined, {
-      signal: cancel.signal,
-    });
-    await new Promise((r) => setTimeout(r, 200));
-    const cancelled = performance.now();
-    cancel.abort();
-    await assert.rejects(call);
-    assert.ok(await keycloak.wasAbandoned(), "the token request was given up");
-    const seconds = (keycloak.abandoned[0]! - cancelled) / 1000;
-    assert.ok(seconds < 5, `abandoned ${seconds.toFixed(1)} s after the cancel`);
-  } finally {
-    await closeSession(client, server, stub);
-  }
+  await using session = await openSession({ tokens: () => keycloak.tokens() });
+  const cancel = new AbortController();
+  const call = session.client.callTool(
+    { name: "get_account", arguments: { timeout_s: 60 } },
+    undefined,
+    { signal: cancel.signal },
+  );
+  await new Promise((r) => setTimeout(r, 200));
+  const cancelled = performance.now();
+  cancel.abort();
+  await assert.rejects(call);
+  assert.ok(await keycloak.wasAbandoned(), "the token request was given up");
+  const seconds = (keycloak.abandoned[0]! - cancelled) / 1000;
+  assert.ok(seconds < 5, `abandoned ${seconds.toFixed(1)} s after the cancel`);
 });
 
 const APPLIED_ONCE: [
@@ -474,22 +445,12 @@ Deno.test("a 403 hint points to get_account only where get_account is offered", 
   }, { selection: { toolsets: ["charges"] } }));
 
 Deno.test("an untrusted TLS certificate's hint says how to trust it and that waiting will not help", async () => {
-  const stub = await startStub(await selfSignedCertificate());
-  const server = createServer({
-    api: new AsApi({ url: stub.url, env: () => undefined }),
-    tokens: new StaticToken(stub.tokens.alice),
-    version: "test",
-  });
-  const client = await connectInMemory(server);
-  try {
-    const result = await toolCaller(client)("get_account");
-    assert.equal(
-      rvOf(result).msg.hint,
-      "The Account Server's TLS certificate is not trusted: the operator must make it trusted, or set SQUONK2_ASAPI_VERIFY_SSL_CERT=no if they trust this server; waiting will not help",
-    );
-  } finally {
-    await closeSession(client, server, stub);
-  }
+  await using session = await openSession({ stub: await selfSignedCertificate() });
+  const result = await session.call("get_account");
+  assert.equal(
+    rvOf(result).msg.hint,
+    "The Account Server's TLS certificate is not trusted: the operator must make it trusted, or set SQUONK2_ASAPI_VERIFY_SSL_CERT=no if they trust this server; waiting will not help",
+  );
 });
 
 Deno.test("20,000 assets are cut to a valid result that says so and how to narrow it", () =>
@@ -539,109 +500,96 @@ Deno.test("the client refuses a response body over its limit without holding it"
 });
 
 Deno.test("a burst of malformed MCP input over HTTP gets proper errors; the next request works", async () => {
-  const stub = await startStub();
-  const endpoint = serveForStub(stub);
+  await using http = await openEndpoint();
+  const { stub, endpoint } = http;
   const headers = {
     "content-type": "application/json",
     accept: "application/json, text/event-stream",
     authorization: `Bearer ${stub.tokens.alice}`,
   };
-  try {
-    const init = await fetch(endpoint.url, {
-      method: "POST",
-      headers,
-      body: JSON.stringify(initializeRequest()),
-    });
-    const session = init.headers.get("mcp-session-id")!;
-    await init.body?.cancel();
-    const inSession = {
-      ...headers,
-      "mcp-session-id": session,
-      "mcp-protocol-version": "2025-06-18",
-    };
-    const send = async (body: string) => {
-      const response = await fetch(endpoint.url, { method: "POST", headers: inSession, body });
-      const text = await response.text();
-      const data = text.split("\n").find((l) => l.startsWith("data: "))?.slice(6) ?? text;
-      return { status: response.status, reply: data ? JSON.parse(data) : undefined };
-    };
-    await send(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
+  const init = await fetch(endpoint.url, {
+    method: "POST",
+    headers,
+    body: JSON.stringify(initializeRequest()),
+  });
+  const session = init.headers.get("mcp-session-id")!;
+  await init.body?.cancel();
+  const inSession = {
+    ...headers,
+    "mcp-session-id": session,
+    "mcp-protocol-version": "2025-06-18",
+  };
+  const send = async (body: string) => {
+    const response = await fetch(endpoint.url, { method: "POST", headers: inSession, body });
+    const text = await response.text();
+    const data = text.split("\n").find((l) => l.startsWith("data: "))?.slice(6) ?? text;
+    return { status: response.status, reply: data ? JSON.parse(data) : undefined };
+  };
+  await send(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }));
 
-    const huge = "x".repeat(2_000_000);
-    const burst = [
-      "{not json",
-      JSON.stringify({ jsonrpc: "2.0", id: 2, method: "no/such/method" }),
-      JSON.stringify({
-        jsonrpc: "2.0",
-        id: 3,
-        method: "tools/call",
-        params: { name: "get_unit", arguments: { unit_id: 42 } },
-      }),
-      JSON.stringify({
-        jsonrpc: "2.0",
-        id: 4,
-        method: "tools/call",
-        params: { name: "get_organisations", arguments: { org_name: huge } },
-      }),
-      JSON.stringify({
-        jsonrpc: "2.0",
-        id: 5,
-        method: "tools/call",
-        params: { name: "no_such_tool", arguments: {} },
-      }),
-      JSON.stringify({ jsonrpc: "2.0", id: 6, method: "tools/call", params: "wrong" }),
-    ];
-    const replies = await Promise.all(burst.map(send));
-    assert.equal(replies[0]!.status, 400);
-    assert.equal(replies[0]!.reply.error.code, -32700);
-    assert.equal(replies[1]!.reply.error.code, -32601);
-    assert.equal(replies[2]!.reply.result.isError, true);
-    assert.match(JSON.stringify(replies[2]!.reply.result), /unit_id/);
-    assert.ok(
-      replies[3]!.status === 413 || replies[3]!.reply.result?.isError === true,
-      "a huge argument is refused",
-    );
-    assert.ok(replies[4]!.reply.error || replies[4]!.reply.result.isError);
-    assert.ok(replies[5]!.reply.error, "params of the wrong type get an error");
-    assert.equal(stub.requests.length, 0, "nothing malformed reached the Account Server");
+  const huge = "x".repeat(2_000_000);
+  const burst = [
+    "{not json",
+    JSON.stringify({ jsonrpc: "2.0", id: 2, method: "no/such/method" }),
+    JSON.stringify({
+      jsonrpc: "2.0",
+      id: 3,
+      method: "tools/call",
+      params: { name: "get_unit", arguments: { unit_id: 42 } },
+    }),
+    JSON.stringify({
+      jsonrpc: "2.0",
+      id: 4,
+      method: "tools/call",
+      params: { name: "get_organisations", arguments: { org_name: huge } },
+    }),
+    JSON.stringify({
+      jsonrpc: "2.0",
+      id: 5,
+      method: "tools/call",
+      params: { name: "no_such_tool", arguments: {} },
+    }),
+    JSON.stringify({ jsonrpc: "2.0", id: 6, method: "tools/call", params: "wrong" }),
+  ];
+  const replies = await Promise.all(burst.map(send));
+  assert.equal(replies[0]!.status, 400);
+  assert.equal(replies[0]!.reply.error.code, -32700);
+  assert.equal(replies[1]!.reply.error.code, -32601);
+  assert.equal(replies[2]!.reply.result.isError, true);
+  assert.match(JSON.stringify(replies[2]!.reply.result), /unit_id/);
+  assert.ok(
+    replies[3]!.status === 413 || replies[3]!.reply.result?.isError === true,
+    "a huge argument is refused",
+  );
+  assert.ok(replies[4]!.reply.error || replies[4]!.reply.result.isError);
+  assert.ok(replies[5]!.reply.error, "params of the wrong type get an error");
+  assert.equal(stub.requests.length, 0, "nothing malformed reached the Account Server");
 
-    const good = await send(
-      JSON.stringify({
-        jsonrpc: "2.0",
-        id: 7,
-        method: "tools/call",
-        params: { name: "get_account", arguments: {} },
-      }),
-    );
-    assert.equal(good.reply.result.isError, false);
-  } finally {
-    await endpoint.shutdown();
-    await stub.shutdown();
-  }
+  const good = await send(
+    JSON.stringify({
+      jsonrpc: "2.0",
+      id: 7,
+      method: "tools/call",
+      params: { name: "get_account", arguments: {} },
+    }),
+  );
+  assert.equal(good.reply.result.isError, false);
 });
 
 Deno.test("over HTTP, a 401 hint says the caller's own token was refused, not the operator's", async () => {
-  const stub = await startStub();
-  const endpoint = serveForStub(stub, { serverToken: stub.tokens.admin });
-  const transport = new StreamableHTTPClientTransport(new URL(endpoint.url), {
-    requestInit: { headers: { authorization: `Bearer ${stub.tokens.alice}` } },
+  await using http = await openEndpoint({
+    fromStub: (stub) => ({ serverToken: stub.tokens.admin }),
   });
-  const client = new Client({ name: "hints-test", version: "1.0.0" });
-  try {
-    await client.connect(transport);
-    stub.inject("get_account", { status: 401, body: '{"error":"Token expired"}', times: 1 });
-    const result = await toolCaller(client)("get_account");
-    assert.equal(rvOf(result).http_status_code, 401);
-    assert.equal(
-      rvOf(result).msg.hint,
-      "The Account Server refused your access token (the bearer token of this HTTP request): it is missing, invalid or expired; get a new one. This server's own credentials were not used",
-    );
-    assert.equal(stub.requests[0]!.authorization, `Bearer ${stub.tokens.alice}`);
-  } finally {
-    await client.close();
-    await endpoint.shutdown();
-    await stub.shutdown();
-  }
+  const { stub } = http;
+  const client = await http.connect(stub.tokens.alice);
+  stub.inject("get_account", { status: 401, body: '{"error":"Token expired"}', times: 1 });
+  const result = await client.callTool({ name: "get_account", arguments: {} }) as CallToolResult;
+  assert.equal(rvOf(result).http_status_code, 401);
+  assert.equal(
+    rvOf(result).msg.hint,
+    "The Account Server refused your access token (the bearer token of this HTTP request): it is missing, invalid or expired; get a new one. This server's own credentials were not used",
+  );
+  assert.equal(stub.requests[0]!.authorization, `Bearer ${stub.tokens.alice}`);
 });
 
 Deno.test("with a static token, a 401 hint says the operator must fix the server's credentials", () =>

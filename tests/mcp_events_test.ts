@@ -5,25 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
   type CallToolResult,
   ResourceUpdatedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
-import { AsApi } from "../src/api/mod.ts";
 import { StaticToken } from "../src/auth/mod.ts";
-import { createServer, selectTools, type ToolSelection } from "../src/mcp/mod.ts";
+import type { ToolSelection } from "../src/mcp/mod.ts";
 import { PROCESSING_CHARGE, startStub, STUB_ACTION, type StubServer } from "../src/stub/mod.ts";
-import {
-  closeSession,
-  connectInMemory,
-  initializeRequest,
-  type SeedIds,
-  seedIds,
-  selfSignedCertificate,
-  serveForStub,
-  toolCaller,
-} from "./_helpers.ts";
+import { initializeRequest, type SeedIds, seedIds, selfSignedCertificate } from "./_helpers.ts";
+import { openEndpoint, openSession } from "../testing/mod.ts";
 import { hermeticEnv, ROOT, serverArgs } from "./_spawn.ts";
 
 const URI = "squonk2://event-stream";
@@ -60,22 +50,18 @@ async function session(options: {
   maxResultBytes?: number;
   selection?: ToolSelection;
 } = {}): Promise<Fixture> {
-  const stub = await startStub(options.tls ? await selfSignedCertificate() : {});
   const user = options.as ?? "alice";
-  const server = createServer({
-    api: new AsApi({ url: stub.url, verifySslCert: options.verifySslCert, env: () => undefined }),
-    tokens: new StaticToken(stub.tokens[user]),
-    version: "test",
-    maxResultBytes: options.maxResultBytes,
-    tools: selectTools(options.selection),
-  });
   let updates = 0;
-  const client = await connectInMemory(
-    server,
-    {},
-    (c) => c.setNotificationHandler(ResourceUpdatedNotificationSchema, () => void updates++),
-  );
-  const call = toolCaller(client);
+  const opened = await openSession({
+    stub: options.tls ? await selfSignedCertificate() : {},
+    tokens: (stub) => new StaticToken(stub.tokens[user]),
+    verifySslCert: options.verifySslCert,
+    maxResultBytes: options.maxResultBytes,
+    selection: options.selection,
+    prepare: (c) =>
+      c.setNotificationHandler(ResourceUpdatedNotificationSchema, () => void updates++),
+  });
+  const { stub, client, call } = opened;
   const stream = [...stub.state.streams.values()].find((s) => s.owner === user)!.id;
   return {
     stub,
@@ -88,7 +74,7 @@ async function session(options: {
       return (result.structuredContent as { msg: Msg }).msg;
     },
     updates: () => updates,
-    [Symbol.asyncDispose]: () => closeSession(client, server, stub),
+    [Symbol.asyncDispose]: () => opened[Symbol.asyncDispose](),
   };
 }
 
@@ -438,31 +424,19 @@ Deno.test("messages that are not events are counted as unparsed, by a read and b
 });
 
 Deno.test("a stateless HTTP server offers the resource without subscribe, and refuses a subscribe", async () => {
-  const stub = await startStub();
-  const endpoint = serveForStub(stub, { stateless: true });
-  const client = new Client({ name: "test", version: "1.0.0" });
-  try {
-    await client.connect(
-      new StreamableHTTPClientTransport(new URL(endpoint.url), {
-        requestInit: { headers: { authorization: `Bearer ${stub.tokens.alice}` } },
-      }),
-    );
-    assert.deepEqual(client.getServerCapabilities()?.resources, {});
-    const { resources } = await client.listResources();
-    assert.deepEqual(resources.map((r: { uri: string }) => r.uri), [URI]);
-    assert.match(String(resources[0]?.description), /stateless, so it holds no subscription/);
-    const { contents } = await client.readResource({ uri: URI });
-    const read = JSON.parse(String((contents[0] as { text: string }).text));
-    assert.match(read.hint, /^Call read_event_stream: this server is stateless/);
-    await assert.rejects(
-      client.subscribeResource({ uri: URI }),
-      /Cannot subscribe: this server is stateless.*read_event_stream/,
-    );
-  } finally {
-    await client.close();
-    await endpoint.shutdown();
-    await stub.shutdown();
-  }
+  await using http = await openEndpoint({ stateless: true });
+  const client = await http.connect(http.stub.tokens.alice);
+  assert.deepEqual(client.getServerCapabilities()?.resources, {});
+  const { resources } = await client.listResources();
+  assert.deepEqual(resources.map((r: { uri: string }) => r.uri), [URI]);
+  assert.match(String(resources[0]?.description), /stateless, so it holds no subscription/);
+  const { contents } = await client.readResource({ uri: URI });
+  const read = JSON.parse(String((contents[0] as { text: string }).text));
+  assert.match(read.hint, /^Call read_event_stream: this server is stateless/);
+  await assert.rejects(
+    client.subscribeResource({ uri: URI }),
+    /Cannot subscribe: this server is stateless.*read_event_stream/,
+  );
 });
 
 Deno.test("deno task start --stateless advertises the resource without subscribe", async () => {

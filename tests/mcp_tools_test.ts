@@ -8,16 +8,10 @@ import assert from "node:assert/strict";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { getEncoding } from "js-tiktoken";
 import { AsApi } from "../src/api/mod.ts";
-import {
-  ALL_TOOLS,
-  createServer,
-  selectTools,
-  StdioTransport,
-  type ToolSelection,
-} from "../src/mcp/mod.ts";
+import { ALL_TOOLS, createServer, StdioTransport, type ToolSelection } from "../src/mcp/mod.ts";
 import { NoCredentials, StaticToken } from "../src/auth/mod.ts";
 import { startStub, type StubServer } from "../src/stub/mod.ts";
-import { connectInMemory, seedIds } from "./_helpers.ts";
+import { seedIds } from "./_helpers.ts";
 import { openSession } from "../testing/mod.ts";
 
 type Call = (name: string, args?: Record<string, unknown>) => Promise<CallToolResult>;
@@ -183,18 +177,9 @@ interface Listing {
 }
 
 async function listingOf(selection?: ToolSelection): Promise<Listing> {
-  const server = createServer({
-    api: new AsApi({ url: "http://127.0.0.1:9", env: () => undefined }),
-    tokens: new NoCredentials(),
-    version: "test",
-    tools: selectTools(selection),
-  });
-  const client = await connectInMemory(server);
-  const { tools } = await client.listTools();
-  const instructions = client.getInstructions() ?? "";
-  await client.close();
-  await server.close();
-  return { tools, instructions };
+  await using session = await openSession({ selection, tokens: () => new NoCredentials() });
+  const { tools } = await session.client.listTools();
+  return { tools, instructions: session.client.getInstructions() ?? "" };
 }
 
 Deno.test("every listed input schema accepts no other argument and bounds timeout_s", async () => {
