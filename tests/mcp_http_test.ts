@@ -5,55 +5,18 @@
  */
 import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import {
-  type HttpEndpoint,
-  type HttpOptions,
-  selectTools,
-  type ToolSelection,
-} from "../src/mcp/mod.ts";
-import { startStub, type StubServer } from "../src/stub/mod.ts";
-import { initializeRequest, seedIds, serveForStub } from "./_helpers.ts";
-
-interface Setup {
-  stub: StubServer;
-  endpoint: HttpEndpoint;
-  connect(token?: string, headers?: Record<string, string>): Promise<Client>;
-}
+import { selectTools } from "../src/mcp/mod.ts";
+import { initializeRequest, seedIds } from "./_helpers.ts";
+import { type Endpoint, type EndpointOptions, openEndpoint } from "../testing/mod.ts";
 
 async function withHttp(
-  fn: (setup: Setup) => Promise<void>,
-  options: Partial<HttpOptions> & { selection?: ToolSelection; serverToken?: boolean } = {},
+  fn: (http: Endpoint) => Promise<void>,
+  options: EndpointOptions = {},
 ): Promise<void> {
-  const stub = await startStub();
-  const { serverToken, ...rest } = options;
-  const endpoint = serveForStub(stub, {
-    ...rest,
-    serverToken: serverToken ? stub.tokens.admin : undefined,
-  });
-  const clients: Client[] = [];
-  try {
-    await fn({
-      stub,
-      endpoint,
-      async connect(token, headers = {}) {
-        const transport = new StreamableHTTPClientTransport(new URL(endpoint.url), {
-          requestInit: {
-            headers: token ? { authorization: `Bearer ${token}`, ...headers } : headers,
-          },
-        });
-        const client = new Client({ name: "http-test", version: "1.0.0" });
-        await client.connect(transport);
-        clients.push(client);
-        return client;
-      },
-    });
-  } finally {
-    for (const client of clients) await client.close().catch(() => {});
-    await endpoint.shutdown();
-    await stub.shutdown();
-  }
+  await using http = await openEndpoint(options);
+  await fn(http);
 }
 
 async function callTool(
@@ -117,7 +80,10 @@ Deno.test("a request without a token gets 401 unless the operator allows server 
   await withHttp(async ({ connect }) => {
     const client = await connect();
     assert.deepEqual(userOf(await callTool(client, "get_account")), { id: "admin" });
-  }, { allowServerCredentials: true, serverToken: true });
+  }, {
+    allowServerCredentials: true,
+    fromStub: (stub) => ({ serverToken: stub.tokens.admin }),
+  });
 });
 
 Deno.test("an unknown Origin and a Host that is not allowed are refused with 403", async () => {
@@ -128,7 +94,9 @@ Deno.test("an unknown Origin and a Host that is not allowed are refused with 403
     });
     assert.equal(response.status, 403);
     assert.match((await response.json()).error.message, /Origin "https:\/\/evil.example"/);
-    const client = await connect(stub.tokens.alice, { origin: "https://console.example" });
+    const client = await connect(stub.tokens.alice, {
+      headers: { origin: "https://console.example" },
+    });
     assert.equal((await callTool(client, "get_account")).isError, false);
   }, { allowedOrigins: ["https://console.example"] });
   await withHttp(async ({ endpoint, stub }) => {
@@ -213,7 +181,7 @@ Deno.test("shutdown lets a call in flight finish, then refuses new requests", ()
     await stopped;
     assert.equal(endpoint.sessions, 0);
     await assert.rejects(post(endpoint.url, { authorization: `Bearer ${stub.tokens.alice}` }));
-  }));
+  }, { graceMs: 10_000 }));
 
 Deno.test("shutdown cancels a call that outlives the grace period", () =>
   withHttp(async ({ stub, endpoint, connect }) => {
