@@ -4,12 +4,11 @@
  * the folder, and nothing past the limit, reaches the Account Server, and no call hangs.
  */
 import assert from "node:assert/strict";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { checkFileRoot, type ServerOptions } from "../src/mcp/mod.ts";
-import { startStub, type StubServer } from "../src/stub/mod.ts";
-import { seedIds, serveForStub } from "./_helpers.ts";
+import type { StubServer } from "../src/stub/mod.ts";
+import { seedIds } from "./_helpers.ts";
+import { openEndpoint } from "../testing/mod.ts";
 
 const SECRET = "root:x:0:0:must-not-leave-this-machine";
 
@@ -24,15 +23,10 @@ async function withRig(fn: (rig: Rig) => Promise<void>, server: Partial<ServerOp
   const root = `${base}/uploads`;
   await Deno.mkdir(root);
   await Deno.writeTextFile(`${base}/passwd`, SECRET);
-  const stub = await startStub();
-  const endpoint = serveForStub(stub, { server: { fileRoot: checkFileRoot(root), ...server } });
-  const client = new Client({ name: "upload-test", version: "1.0.0" });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(endpoint.url), {
-      requestInit: { headers: { authorization: `Bearer ${stub.tokens.alice}` } },
-    }),
-  );
   try {
+    await using http = await openEndpoint({ server: { fileRoot: checkFileRoot(root), ...server } });
+    const { stub } = http;
+    const client = await http.connect(stub.tokens.alice);
     const asset = seedIds(stub).aliceAsset;
     await fn({
       stub,
@@ -44,9 +38,6 @@ async function withRig(fn: (rig: Rig) => Promise<void>, server: Partial<ServerOp
         }) as CallToolResult,
     });
   } finally {
-    await client.close();
-    await endpoint.shutdown();
-    await stub.shutdown();
     await Deno.remove(base, { recursive: true });
   }
 }
