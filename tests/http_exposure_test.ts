@@ -4,39 +4,25 @@
  * hidden character range is stripped.
  */
 import assert from "node:assert/strict";
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { cleanText } from "../src/mcp/sanitize.ts";
-import { startStub, type StubServer } from "../src/stub/mod.ts";
-import { serveForStub } from "./_helpers.ts";
+import type { StubServer } from "../src/stub/mod.ts";
+import { openEndpoint } from "../testing/mod.ts";
 
 async function withCaller(
   fn: (stub: StubServer, call: (name: string) => Promise<CallToolResult>) => Promise<void>,
   options: { serverToken?: boolean } = {},
 ): Promise<void> {
-  const stub = await startStub();
-  const endpoint = serveForStub(stub, {
-    serverToken: options.serverToken ? stub.tokens.admin : undefined,
+  await using http = await openEndpoint({
+    fromStub: (stub) => ({ serverToken: options.serverToken ? stub.tokens.admin : undefined }),
     allowServerCredentials: options.serverToken,
   });
-  const token = options.serverToken ? undefined : stub.tokens.alice;
-  const client = new Client({ name: "exposure-test", version: "1.0.0" });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(endpoint.url), {
-      requestInit: { headers: token ? { authorization: `Bearer ${token}` } : {} },
-    }),
+  const { stub } = http;
+  const client = await http.connect(options.serverToken ? undefined : stub.tokens.alice);
+  await fn(
+    stub,
+    async (name) => await client.callTool({ name, arguments: {} }) as CallToolResult,
   );
-  try {
-    await fn(
-      stub,
-      async (name) => await client.callTool({ name, arguments: {} }) as CallToolResult,
-    );
-  } finally {
-    await client.close();
-    await endpoint.shutdown();
-    await stub.shutdown();
-  }
 }
 
 function everything(result: CallToolResult): string {
