@@ -5,40 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import {
   type CallToolResult,
   ElicitRequestSchema,
   type Tool,
 } from "@modelcontextprotocol/sdk/types.js";
-import { startStub, type StubServer } from "../src/stub/mod.ts";
 import { AsApi } from "../src/api/mod.ts";
-import { accountServerAnswers, type HttpEndpoint, type HttpOptions } from "../src/mcp/mod.ts";
-import { initializeRequest, seedIds, serveForStub } from "./_helpers.ts";
+import { accountServerAnswers, type HttpEndpoint } from "../src/mcp/mod.ts";
+import { initializeRequest, seedIds } from "./_helpers.ts";
+import { openEndpoint } from "../testing/mod.ts";
 
 const REALM_URL = "https://keycloak.example/auth/realms/squonk2";
-
-interface Rig extends AsyncDisposable {
-  stub: StubServer;
-  endpoints: HttpEndpoint[];
-}
-
-async function rig(
-  count: number,
-  options: Partial<HttpOptions> | ((stub: StubServer) => Partial<HttpOptions>) = {},
-): Promise<Rig> {
-  const stub = await startStub();
-  const chosen = typeof options === "function" ? options(stub) : options;
-  const endpoints = Array.from({ length: count }, () => serveForStub(stub, chosen));
-  return {
-    stub,
-    endpoints,
-    async [Symbol.asyncDispose]() {
-      for (const endpoint of endpoints) await endpoint.shutdown();
-      await stub.shutdown();
-    },
-  };
-}
 
 /** A fetch that sends each request to the next endpoint in turn, as a round-robin balancer. */
 function roundRobin(endpoints: HttpEndpoint[], served: number[]): typeof fetch {
@@ -53,27 +30,15 @@ function roundRobin(endpoints: HttpEndpoint[], served: number[]): typeof fetch {
   };
 }
 
-async function connect(
-  url: string,
-  token: string,
-  options: { fetch?: typeof fetch; elicitation?: (message: string) => void } = {},
-): Promise<Client> {
-  const capabilities = options.elicitation ? { elicitation: {} } : {};
-  const client = new Client({ name: "test", version: "1.0.0" }, { capabilities });
-  if (options.elicitation) {
-    const asked = options.elicitation;
+/** Prepares a client to declare elicitation, decline every request and note its message. */
+function declining(asked: string[]): (client: Client) => void {
+  return (client) => {
+    client.registerCapabilities({ elicitation: {} });
     client.setRequestHandler(ElicitRequestSchema, (request: { params: { message: string } }) => {
-      asked(request.params.message);
+      asked.push(request.params.message);
       return { action: "decline" };
     });
-  }
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(url), {
-      requestInit: { headers: { authorization: `Bearer ${token}` } },
-      fetch: options.fetch,
-    }),
-  );
-  return client;
+  };
 }
 
 function userOf(result: CallToolResult): unknown {
@@ -81,11 +46,9 @@ function userOf(result: CallToolResult): unknown {
 }
 
 Deno.test("a stateless client's calls are answered by whichever instance gets them", async () => {
-  await using r = await rig(3, { stateless: true });
+  await using r = await openEndpoint({ instances: 3, stateless: true });
   const served: number[] = [];
-  const client = await connect(r.endpoints[0]!.url, r.stub.tokens.alice, {
-    fetch: roundRobin(r.endpoints, served),
-  });
+  const client = await r.connect(r.stub.tokens.alice, { fetch: roundRobin(r.endpoints, served) });
   const users = [];
   for (let i = 0; i < 6; i++) {
     users.push(
@@ -99,8 +62,8 @@ Deno.test("a stateless client's calls are answered by whichever instance gets th
 });
 
 Deno.test("a stateless server answers without a session id and keeps no session", async () => {
-  await using r = await rig(1, { stateless: true });
-  const response = await fetch(r.endpoints[0]!.url, {
+  await using r = await openEndpoint({ stateless: true });
+  const response = await fetch(r.endpoint.url, {
     method: "POST",
     headers: {
       authorization: `Bearer ${r.stub.tokens.alice}`,
@@ -112,13 +75,13 @@ Deno.test("a stateless server answers without a session id and keeps no session"
   assert.equal(response.status, 200);
   assert.equal(response.headers.get("mcp-session-id"), null);
   assert.equal((await response.json()).result.serverInfo.name, "squonk2-as-mcp");
-  assert.equal(r.endpoints[0]!.sessions, 0);
+  assert.equal(r.endpoint.sessions, 0);
 });
 
 Deno.test("a stateless server refuses GET and DELETE with 405: there is no stream or session", async () => {
-  await using r = await rig(1, { stateless: true });
+  await using r = await openEndpoint({ stateless: true });
   for (const method of ["GET", "DELETE"]) {
-    const response = await fetch(r.endpoints[0]!.url, {
+    const response = await fetch(r.endpoint.url, {
       method,
       headers: { authorization: `Bearer ${r.stub.tokens.alice}`, accept: "text/event-stream" },
     });
@@ -129,12 +92,10 @@ Deno.test("a stateless server refuses GET and DELETE with 405: there is no strea
 });
 
 Deno.test("in stateless mode a delete is not confirmed by elicitation, as for a client without it", async () => {
-  await using r = await rig(1, { stateless: true });
+  await using r = await openEndpoint({ stateless: true });
   const asset = seedIds(r.stub).aliceAsset;
   const asked: string[] = [];
-  const client = await connect(r.endpoints[0]!.url, r.stub.tokens.alice, {
-    elicitation: (message) => asked.push(message),
-  });
+  const client = await r.connect(r.stub.tokens.alice, { prepare: declining(asked) });
   const listed = ((await client.listTools()).tools as Tool[]).find((t) =>
     t.name === "delete_asset"
   );
@@ -150,12 +111,10 @@ Deno.test("in stateless mode a delete is not confirmed by elicitation, as for a 
 });
 
 Deno.test("with sessions, the same client declaring elicitation is asked before a delete", async () => {
-  await using r = await rig(1);
+  await using r = await openEndpoint();
   const asset = seedIds(r.stub).aliceAsset;
   const asked: string[] = [];
-  const client = await connect(r.endpoints[0]!.url, r.stub.tokens.alice, {
-    elicitation: (message) => asked.push(message),
-  });
+  const client = await r.connect(r.stub.tokens.alice, { prepare: declining(asked) });
   await client.callTool({ name: "delete_asset", arguments: { asset_id: asset } });
   await client.close();
   assert.equal(asked.length, 1);
@@ -163,8 +122,8 @@ Deno.test("with sessions, the same client declaring elicitation is asked before 
 });
 
 Deno.test("the resource metadata names the Keycloak realm, at both well-known paths", async () => {
-  await using r = await rig(1, { resource: { authorizationServer: REALM_URL } });
-  const url = r.endpoints[0]!.url;
+  await using r = await openEndpoint({ resource: { authorizationServer: REALM_URL } });
+  const url = r.endpoint.url;
   const origin = new URL(url).origin;
   for (
     const path of [
@@ -185,11 +144,11 @@ Deno.test("the resource metadata names the Keycloak realm, at both well-known pa
 
 Deno.test("the resource metadata names the public URL given for a proxy", async () => {
   const publicUrl = "https://mcp.example.com/team/mcp";
-  await using r = await rig(1, { resource: { authorizationServer: REALM_URL, publicUrl } });
-  const origin = new URL(r.endpoints[0]!.url).origin;
+  await using r = await openEndpoint({ resource: { authorizationServer: REALM_URL, publicUrl } });
+  const origin = new URL(r.endpoint.url).origin;
   const response = await fetch(`${origin}/.well-known/oauth-protected-resource/team/mcp`);
   assert.equal((await response.json()).resource, publicUrl);
-  const unauthorized = await fetch(r.endpoints[0]!.url, { method: "POST", body: "{}" });
+  const unauthorized = await fetch(r.endpoint.url, { method: "POST", body: "{}" });
   await unauthorized.body?.cancel();
   assert.match(
     unauthorized.headers.get("www-authenticate") ?? "",
@@ -198,8 +157,8 @@ Deno.test("the resource metadata names the public URL given for a proxy", async 
 });
 
 Deno.test("a 401 points to the resource metadata in WWW-Authenticate", async () => {
-  await using r = await rig(1, { resource: { authorizationServer: REALM_URL } });
-  const url = r.endpoints[0]!.url;
+  await using r = await openEndpoint({ resource: { authorizationServer: REALM_URL } });
+  const url = r.endpoint.url;
   const response = await fetch(url, { method: "POST", body: JSON.stringify(initializeRequest()) });
   await response.body?.cancel();
   assert.equal(response.status, 401);
@@ -211,27 +170,29 @@ Deno.test("a 401 points to the resource metadata in WWW-Authenticate", async () 
 });
 
 Deno.test("without Keycloak there is no resource metadata, and 401s name none", async () => {
-  await using r = await rig(1);
-  const origin = new URL(r.endpoints[0]!.url).origin;
+  await using r = await openEndpoint();
+  const origin = new URL(r.endpoint.url).origin;
   const metadata = await fetch(`${origin}/.well-known/oauth-protected-resource/mcp`);
   await metadata.body?.cancel();
   assert.equal(metadata.status, 404);
-  const response = await fetch(r.endpoints[0]!.url, { method: "POST", body: "{}" });
+  const response = await fetch(r.endpoint.url, { method: "POST", body: "{}" });
   await response.body?.cancel();
   assert.equal(response.headers.get("www-authenticate"), 'Bearer realm="squonk2-as-mcp"');
 });
 
 Deno.test("/healthz answers without a token and says nothing but ok", async () => {
-  await using r = await rig(1);
-  const response = await fetch(new URL("/healthz", r.endpoints[0]!.url));
+  await using r = await openEndpoint();
+  const response = await fetch(new URL("/healthz", r.endpoint.url));
   assert.equal(response.status, 200);
   assert.deepEqual(await response.json(), { status: "ok" });
 });
 
 Deno.test("/readyz is 200 while the Account Server answers get_version, and 503 when not", async () => {
-  await using r = await rig(2, (stub) => {
-    const api = new AsApi({ url: stub.url, env: () => undefined });
-    return { ready: accountServerAnswers(api) };
+  await using r = await openEndpoint({
+    instances: 2,
+    fromStub: (stub) => ({
+      ready: accountServerAnswers(new AsApi({ url: stub.url, env: () => undefined })),
+    }),
   });
   const readyz = (endpoint: HttpEndpoint) => fetch(new URL("/readyz", endpoint.url));
   const up = await readyz(r.endpoints[0]!);
