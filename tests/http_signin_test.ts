@@ -19,9 +19,9 @@ import type {
 } from "@modelcontextprotocol/sdk/shared/auth.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { TokenVerifier } from "../src/auth/mod.ts";
-import type { HttpEndpoint, HttpOptions } from "../src/mcp/mod.ts";
-import { startStub, type StubServer } from "../src/stub/mod.ts";
-import { serveForStub } from "./_helpers.ts";
+import type { HttpOptions } from "../src/mcp/mod.ts";
+import type { StubServer } from "../src/stub/mod.ts";
+import { type Endpoint, openEndpoint } from "../testing/mod.ts";
 import { hermeticEnv, ROOT, serverArgs } from "./_spawn.ts";
 
 const REDIRECT = "http://127.0.0.1:33418/oauth/callback";
@@ -91,28 +91,17 @@ class FollowingProvider implements OAuthClientProvider {
   }
 }
 
-interface Rig extends AsyncDisposable {
-  stub: StubServer;
-  endpoint: HttpEndpoint;
-}
-
-async function rig(
+/** The HTTP endpoint of a fresh stub, sending clients to sign in at the stub's Keycloak realm. */
+function rig(
   options: { tokenLifetimeS?: number; http?: (stub: StubServer) => Partial<HttpOptions> } = {},
-): Promise<Rig> {
-  const stub = await startStub({ tokenLifetimeS: options.tokenLifetimeS });
-  const realm = `${stub.keycloak.url}/realms/${stub.keycloak.realm}`;
-  const endpoint = serveForStub(stub, {
-    resource: { authorizationServer: realm },
-    ...options.http?.(stub),
+): Promise<Endpoint> {
+  return openEndpoint({
+    stub: { tokenLifetimeS: options.tokenLifetimeS },
+    fromStub: (stub) => ({
+      resource: { authorizationServer: `${stub.keycloak.url}/realms/${stub.keycloak.realm}` },
+      ...options.http?.(stub),
+    }),
   });
-  return {
-    stub,
-    endpoint,
-    async [Symbol.asyncDispose]() {
-      await endpoint.shutdown();
-      await stub.shutdown();
-    },
-  };
 }
 
 /** Connects as a client that has never signed in: a 401, sign-in, then the session. */
@@ -179,12 +168,7 @@ Deno.test("with sign-in scopes set, the metadata names them and the client asks 
 
 Deno.test("a static bearer token still works beside sign-in", async () => {
   await using r = await rig();
-  const client = new Client({ name: "script", version: "1.0.0" });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(r.endpoint.url), {
-      requestInit: { headers: { authorization: `Bearer ${r.stub.tokens.bob}` } },
-    }),
-  );
+  const client = await r.connect(r.stub.tokens.bob);
   assert.equal(await whoAmI(client), "bob");
   await client.close();
   assert.equal(r.stub.keycloak.clients.size, 0);
