@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { checkApiUrl, verifySslCertFrom } from "./api/mod.ts";
+import { checkApiUrl } from "./api/mod.ts";
 import type { KeycloakOptions } from "./auth/mod.ts";
 import { checkFileRoot } from "./mcp/files.ts";
 import { isLoopback } from "./mcp/http.ts";
@@ -16,6 +16,8 @@ import {
   helpLines,
   list,
   type Parse,
+  permittedEnv,
+  pythonYes,
   readSettings,
   type Setting,
   text,
@@ -33,23 +35,6 @@ function httpUrl(what: string): Parse<string> {
     return checked.url;
   };
 }
-
-/**
- * The Python client's rule for `SQUONK2_ASAPI_VERIFY_SSL_CERT`: verify only for "yes", so that
- * existing settings keep working; a value other than "yes" or "no" earns a warning.
- */
-const pythonYes: Parse<{ verify: boolean; warning?: string }> = (value, source) => {
-  // The flag is ours, not the Python client's: it follows the one yes/no rule.
-  if (source.startsWith("--")) return { verify: yesNo(value, source) };
-  const verify = verifySslCertFrom(value);
-  if (verify || value.trim().toLowerCase() === "no") return { verify };
-  return {
-    verify,
-    warning: `${source} is "${value}", not "yes": TLS certificates will NOT be verified ` +
-      `(as with the Python client, anything but "yes" turns verification off; say "no" to ` +
-      `mean it, or "yes" to verify)`,
-  };
-};
 
 const folder: Parse<string> = (value) => {
   try {
@@ -527,15 +512,10 @@ function loadCredentials(v: Values, verifyTls: boolean, http: boolean): Credenti
  * Reads a variable of the table from this process's environment. A variable the permissions do
  * not let the server read is a mistake in how it was started, not an unset value.
  */
-export function readPermittedEnv(name: string): string | undefined {
-  if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
-    throw new ConfigError(
-      `${name} cannot be read: the server was started without --allow-env for it ` +
-        "(start it with deno task start, or add it to --allow-env)",
-    );
-  }
-  return Deno.env.get(name);
-}
+export const readPermittedEnv: (name: string) => string | undefined = permittedEnv(
+  "the server",
+  "start it with deno task start, or add it to --allow-env",
+);
 
 /** The text of --help. */
 export function helpText(version: string): string {

@@ -83,7 +83,11 @@ async function demoBackend(config: Config): Promise<Backend> {
       `user; ${real}`,
   );
   return {
-    api: new AsApi({ url: stub.url, debugRequests: config.debugRequests }),
+    api: new AsApi({
+      url: stub.url,
+      verifySslCert: config.verifySslCert,
+      debugRequests: config.debugRequests,
+    }),
     tokens: new StaticToken(stub.tokens.admin),
     mode: "demo: embedded stub Account Server with sample data",
     stub,

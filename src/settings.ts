@@ -47,6 +47,24 @@ export const yesNo: Parse<boolean> = (value, source) => {
   throw new ConfigError(`${source} must be "yes" or "no", not "${value}"`);
 };
 
+/**
+ * The Python client's rule for `SQUONK2_ASAPI_VERIFY_SSL_CERT`: verify only for "yes" (case and
+ * spaces aside), so that existing settings keep working; a value other than "yes" or "no" earns
+ * a warning. A flag (`--verify-ssl-cert`) is ours, not the Python client's: it follows `yesNo`.
+ */
+export const pythonYes: Parse<{ verify: boolean; warning?: string }> = (value, source) => {
+  if (source.startsWith("--")) return { verify: yesNo(value, source) };
+  const said = value.trim().toLowerCase();
+  const verify = said === "yes";
+  if (verify || said === "no") return { verify };
+  return {
+    verify,
+    warning: `${source} is "${value}", not "yes": TLS certificates will NOT be verified ` +
+      `(as with the Python client, anything but "yes" turns verification off; say "no" to ` +
+      `mean it, or "yes" to verify)`,
+  };
+};
+
 /** A comma-separated list, empty items dropped. */
 export const list: Parse<string[]> = (value) =>
   value.split(",").map((v) => v.trim()).filter(Boolean);
@@ -93,16 +111,42 @@ export function readSettings<K extends string>(
   const out = {} as Record<K, unknown>;
   for (const [key, setting] of Object.entries(table) as [K, Setting][]) {
     const flag = setting.flag ? flags.get(setting.flag) : undefined;
-    const variable = setting.env ? env(setting.env)?.trim() || undefined : undefined;
     if (flag !== undefined) {
       out[key] = flag === true ? true : setting.parse(flag, sourceName(setting, true));
-    } else if (variable !== undefined) {
-      out[key] = setting.parse(variable, sourceName(setting, false));
-    } else if (setting.default !== undefined) {
-      out[key] = setting.parse(setting.default, sourceName(setting, false));
+    } else {
+      const value = readVariable(setting, env);
+      if (value !== undefined) out[key] = value;
     }
   }
   return out;
+}
+
+/**
+ * Reads a row without its flag: its variable if set and not blank, else its default, through
+ * the row's parser; undefined when neither is there.
+ */
+export function readVariable<T>(
+  setting: Setting<T>,
+  env: (name: string) => string | undefined,
+): T | undefined {
+  const variable = setting.env ? env(setting.env)?.trim() || undefined : undefined;
+  const value = variable ?? setting.default;
+  return value === undefined ? undefined : setting.parse(value, sourceName(setting, false));
+}
+
+/**
+ * A reader of this process's environment for which a variable the permissions deny is a
+ * mistake in how `who` was started (a ConfigError saying what to do: `fix`), not an unset value.
+ */
+export function permittedEnv(who: string, fix: string): (name: string) => string | undefined {
+  return (name) => {
+    if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
+      throw new ConfigError(
+        `${name} cannot be read: ${who} was started without --allow-env for it (${fix})`,
+      );
+    }
+    return Deno.env.get(name);
+  };
 }
 
 function parseFlags(

@@ -7,6 +7,7 @@ import { AsApi, type AsApiOptions } from "../src/api/mod.ts";
 import { startStub, type StubServer } from "../src/stub/mod.ts";
 import { seedIds, selfSignedCertificate } from "./_helpers.ts";
 import { hermeticEnv } from "./_spawn.ts";
+import { loadConfig } from "../src/config.ts";
 
 const UNIT = "unit-00000000-0000-4000-8000-0000000000ff";
 
@@ -150,6 +151,61 @@ Deno.test("the URL and TLS setting come from SQUONK2_ASAPI_URL and _VERIFY_SSL_C
     });
     assert.equal(api.getApiUrl().verifySslCert, verify, `"${value}"`);
   }
+});
+
+Deno.test("SQUONK2_API_DEBUG_REQUESTS=true is refused by the client in the server's words", () => {
+  const env = (name: string) => name === "SQUONK2_API_DEBUG_REQUESTS" ? "true" : undefined;
+  const message = 'SQUONK2_API_DEBUG_REQUESTS must be "yes" or "no", not "true"';
+  assert.throws(() => new AsApi({ url: "http://127.0.0.1:9", env }), { message });
+  assert.throws(() => loadConfig([], env), { message }, "the server says the same");
+});
+
+/** Runs the client of tests/fixtures/env_client.ts with `allowEnv` and the variables `env`. */
+async function clientFromEnv(
+  allowEnv: string,
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const script = new URL("./fixtures/env_client.ts", import.meta.url);
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", `--allow-env=${allowEnv}`, script.pathname],
+    env: hermeticEnv(env),
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const decode = (bytes: Uint8Array) => new TextDecoder().decode(bytes).trim();
+  return { code: output.code, stdout: decode(output.stdout), stderr: decode(output.stderr) };
+}
+
+const CLIENT_VARIABLES =
+  "SQUONK2_ASAPI_URL,SQUONK2_ASAPI_VERIFY_SSL_CERT,SQUONK2_API_DEBUG_REQUESTS";
+
+Deno.test("SQUONK2_ASAPI_VERIFY_SSL_CERT=maybe turns verification off with the server's warning", async () => {
+  const { code, stdout, stderr } = await clientFromEnv(CLIENT_VARIABLES, {
+    SQUONK2_ASAPI_URL: "https://as.example.com/api",
+    SQUONK2_ASAPI_VERIFY_SSL_CERT: "maybe",
+  });
+  assert.equal(code, 0, stderr);
+  assert.deepEqual(JSON.parse(stdout), { url: "https://as.example.com/api", verifySslCert: false });
+  assert.equal(
+    stderr,
+    'SQUONK2_ASAPI_VERIFY_SSL_CERT is "maybe", not "yes": TLS certificates will NOT be verified ' +
+      '(as with the Python client, anything but "yes" turns verification off; say "no" to ' +
+      'mean it, or "yes" to verify)',
+  );
+});
+
+Deno.test("a variable the permissions do not let the client read is reported, not taken as unset", async () => {
+  const { code, stdout, stderr } = await clientFromEnv("SQUONK2_ASAPI_URL", {
+    SQUONK2_ASAPI_URL: "https://as.example.com/api",
+    SQUONK2_ASAPI_VERIFY_SSL_CERT: "no",
+  });
+  assert.notEqual(code, 0);
+  assert.equal(stdout, "");
+  assert.match(
+    stderr,
+    /SQUONK2_ASAPI_VERIFY_SSL_CERT cannot be read: this program was started without --allow-env for it \(add it to --allow-env, or give the value in AsApiOptions\)/,
+  );
 });
 
 Deno.test("an unusable SQUONK2_ASAPI_URL fails each call clearly, sending nothing", async () => {

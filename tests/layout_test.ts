@@ -70,3 +70,10 @@ Deno.test("tests run the start task, which reads .env, only in a copy of the che
   assert.deepEqual(offenders, []);
   assert.ok(found.some((name) => name.startsWith("a .env in the checkout")), "the check sees");
 });
+
+Deno.test("api/mod.ts leaves the transport and the environment readers private", async () => {
+  const api: Record<string, unknown> = await import("../src/api/mod.ts");
+  const exposed = ["exchange", "send", "readEnv", "debugRequestsFrom", "verifySslCertFrom"]
+    .filter((name) => name in api);
+  assert.deepEqual(exposed, []);
+});

@@ -25,6 +25,7 @@ import {
 } from "./_failure.ts";
 import { type Outgoing, send } from "./_transport.ts";
 import { readLimited, TooLarge } from "../body.ts";
+import { permittedEnv, pythonYes, readVariable, text, yesNo } from "../settings.ts";
 
 /** A call that `AsApi.check` accepted: its operation and its parsed parameters. */
 export interface CheckedCall {
@@ -73,7 +74,10 @@ export interface AsApiOptions {
   verifySslCert?: boolean;
   /** Log each request's method, URL, status and duration to stderr. */
   debugRequests?: boolean;
-  /** Reads an environment variable; defaults to `Deno.env.get`. */
+  /**
+   * Reads an environment variable; defaults to `Deno.env.get`, where a variable the permissions
+   * deny is an error (as for the server), not an unset value.
+   */
   env?: (name: string) => string | undefined;
   /** A response body larger than this is refused, to protect memory (default 64 MiB). */
   maxResponseBytes?: number;
@@ -105,26 +109,31 @@ async function readText(response: Response, max: number, signal: AbortSignal): P
 }
 
 /**
- * The Python client's rule for `SQUONK2_ASAPI_VERIFY_SSL_CERT`: verify unless the value is
- * something other than "yes" (unset means "yes"; case and spaces do not matter).
+ * The variables a client falls back on, read by the server's rules (`settings.ts`): blank is
+ * unset, yes/no means "yes" or "no" (anything else is refused), and the TLS setting keeps the
+ * Python client's rule, with the server's warning.
  */
-export function verifySslCertFrom(value: string | undefined): boolean {
-  return (value ?? "yes").trim().toLowerCase() === "yes";
-}
+const FROM_ENV = {
+  url: { env: "SQUONK2_ASAPI_URL", parse: text, help: "Account Server API URL" },
+  verifySslCert: {
+    env: "SQUONK2_ASAPI_VERIFY_SSL_CERT",
+    parse: pythonYes,
+    default: "yes",
+    help: "Verify the Account Server's TLS certificate",
+  },
+  debugRequests: {
+    env: "SQUONK2_API_DEBUG_REQUESTS",
+    parse: yesNo,
+    default: "no",
+    help: "Log each request to stderr",
+  },
+} as const;
 
-/** `SQUONK2_API_DEBUG_REQUESTS`: on only for "yes" (case and spaces do not matter). */
-export function debugRequestsFrom(value: string | undefined): boolean {
-  return value?.trim().toLowerCase() === "yes";
-}
-
-/** Reads an environment variable, treating a denied permission as unset. */
-export function readEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
-}
+/** This process's environment; a variable the permissions deny is an error, not unset. */
+const readEnv = permittedEnv(
+  "this program",
+  "add it to --allow-env, or give the value in AsApiOptions",
+);
 
 /**
  * Checks an Account Server URL: http or https, no credentials, no query or fragment. Returns it
@@ -174,14 +183,21 @@ export class AsApi {
   #debug: boolean;
   #maxResponseBytes: number;
 
-  /** A client from `options`, falling back to `SQUONK2_ASAPI_URL` and friends. */
+  /**
+   * A client from `options`, falling back to `SQUONK2_ASAPI_URL` and friends, read as the server
+   * reads them. Throws a ConfigError (one line, naming the variable) for a yes/no variable that
+   * is neither, or a variable the permissions deny; an unusable URL fails each call instead.
+   */
   constructor(options: AsApiOptions = {}) {
     const env = options.env ?? readEnv;
-    this.#verifySslCert = options.verifySslCert ??
-      verifySslCertFrom(env("SQUONK2_ASAPI_VERIFY_SSL_CERT"));
-    this.#debug = options.debugRequests ?? debugRequestsFrom(env("SQUONK2_API_DEBUG_REQUESTS"));
+    const tls = options.verifySslCert === undefined
+      ? readVariable(FROM_ENV.verifySslCert, env)
+      : { verify: options.verifySslCert };
+    if (tls?.warning) logLine(tls.warning);
+    this.#verifySslCert = tls?.verify ?? true;
+    this.#debug = options.debugRequests ?? readVariable(FROM_ENV.debugRequests, env) ?? false;
     this.#maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-    const url = options.url ?? env("SQUONK2_ASAPI_URL");
+    const url = options.url ?? readVariable(FROM_ENV.url, env);
     if (url) {
       const checked = checkApiUrl(url);
       if ("url" in checked) this.#url = checked.url;

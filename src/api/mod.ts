@@ -18,10 +18,7 @@ export {
   type CallOptions,
   checkApiUrl,
   type CheckedCall,
-  debugRequestsFrom,
   DEFAULT_TIMEOUT_S,
-  readEnv,
-  verifySslCertFrom,
 } from "./client.ts";
 export {
   findOperation,
@@ -38,4 +35,3 @@ export {
 export { type Checked, type CheckOptions, checkParams, nearestName } from "./check.ts";
 export { AS_ID_PATTERN, ASSET_NAME_PATTERN, ENUMS } from "./params.ts";
 export type { FailureReason, NoResponseReason } from "./_failure.ts";
-export { exchange, type Exchanged, type ExchangeOptions, type Outgoing } from "./exchange.ts";

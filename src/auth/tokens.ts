@@ -6,7 +6,8 @@
  * @module
  */
 import { addSecret } from "../log.ts";
-import { exchange, type Exchanged, type NoResponseReason } from "../api/mod.ts";
+import type { NoResponseReason } from "../api/mod.ts";
+import { exchange, type Exchanged } from "../api/exchange.ts";
 
 /** How long a caller waits for a token, and what cancels the wait. */
 export interface TokenWait {

@@ -10,7 +10,7 @@
  * @module
  */
 import { createLocalJWKSet, errors, type JSONWebKeySet, jwtVerify } from "jose";
-import { exchange } from "../api/mod.ts";
+import { exchange } from "../api/exchange.ts";
 
 /** Where the tokens come from and who they must be for. */
 export interface VerifierOptions {
