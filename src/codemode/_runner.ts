@@ -24,7 +24,14 @@ export interface RunnerStart {
   tools: string[];
 }
 
-/** The runner itself; stringified, never called in the server. */
+/**
+ * The runner itself; stringified, never called in the server.
+ *
+ * It stays one function, longer than the project's usual limit, because the child receives it as
+ * source text (`runner.toString()`): a helper outside it would not be there. Its steps are named
+ * inner functions sharing the built-ins taken at the top, before the program can patch any; the
+ * last lines run them in order.
+ */
 export async function runner(): Promise<void> {
   const stringify = JSON.stringify;
   const parse = JSON.parse;
@@ -95,54 +102,61 @@ export async function runner(): Promise<void> {
     return promise;
   }
 
-  const methods: Record<string, (args?: unknown) => Promise<unknown>> = Object.create(null);
-  for (const op of start.ops) methods[op] = freeze((args?: unknown) => call(op, args));
-  freeze(methods);
-  const api = new Proxy(methods, {
-    get(target, name) {
-      if (typeof name === "symbol" || name === "then" || name === "toJSON") return undefined;
-      const method = target[name];
-      if (method) return method;
-      if (apply(includes, start.tools, [name])) {
+  /** `as`: one frozen method per offered operation; anything else is refused with a reason. */
+  function operations(): Record<string, (args?: unknown) => Promise<unknown>> {
+    const methods: Record<string, (args?: unknown) => Promise<unknown>> = Object.create(null);
+    for (const op of start.ops) methods[op] = freeze((args?: unknown) => call(op, args));
+    freeze(methods);
+    return new Proxy(methods, {
+      get(target, name) {
+        if (typeof name === "symbol" || name === "then" || name === "toJSON") return undefined;
+        const method = target[name];
+        if (method) return method;
+        if (apply(includes, start.tools, [name])) {
+          throw new TypeError(
+            `as.${name} is not available inside run_program: ${name} is a tool, not an Account Server operation; call it as a tool`,
+          );
+        }
         throw new TypeError(
-          `as.${name} is not available inside run_program: ${name} is a tool, not an Account Server operation; call it as a tool`,
+          `as.${name} is not an operation this server offers (switched off by the operator, a write in read-only mode, or misspelt): run_program's description lists those offered`,
         );
+      },
+      set() {
+        throw new TypeError("as cannot be changed");
+      },
+      defineProperty() {
+        throw new TypeError("as cannot be changed");
+      },
+      deleteProperty() {
+        throw new TypeError("as cannot be changed");
+      },
+      setPrototypeOf() {
+        throw new TypeError("as cannot be changed");
+      },
+    });
+  }
+
+  /** Sends what the program logs, through `console`, as log messages. */
+  function captureConsole(): void {
+    const log = (...items: unknown[]) => {
+      let text = "";
+      for (const item of items) {
+        text += (text ? " " : "") + (typeof item === "string" ? item : inspect(item, { depth: 4 }));
       }
-      throw new TypeError(
-        `as.${name} is not an operation this server offers (switched off by the operator, a write in read-only mode, or misspelt): run_program's description lists those offered`,
-      );
-    },
-    set() {
-      throw new TypeError("as cannot be changed");
-    },
-    defineProperty() {
-      throw new TypeError("as cannot be changed");
-    },
-    deleteProperty() {
-      throw new TypeError("as cannot be changed");
-    },
-    setPrototypeOf() {
-      throw new TypeError("as cannot be changed");
-    },
-  });
+      send('{"t":"log","text":' + stringify(text) + "}");
+    };
+    globalThis.console = freeze({
+      ...console,
+      log,
+      info: log,
+      debug: log,
+      warn: log,
+      error: log,
+    }) as Console;
+  }
 
-  const log = (...items: unknown[]) => {
-    let text = "";
-    for (const item of items) {
-      text += (text ? " " : "") + (typeof item === "string" ? item : inspect(item, { depth: 4 }));
-    }
-    send('{"t":"log","text":' + stringify(text) + "}");
-  };
-  globalThis.console = freeze({
-    ...console,
-    log,
-    info: log,
-    debug: log,
-    warn: log,
-    error: log,
-  }) as Console;
-
-  (async () => {
+  /** Hands each answer the server sends to the call waiting for it, until the input ends. */
+  async function answerCalls(): Promise<void> {
     for (;;) {
       const line = await nextLine();
       if (line === undefined) return;
@@ -151,19 +165,25 @@ export async function runner(): Promise<void> {
       apply(mapDelete, pending, [message.id]);
       resolve?.(message.rv);
     }
-  })();
-
-  // No state outlives a run: storage that Deno keeps on disk without a permission goes.
-  for (const name of ["localStorage", "sessionStorage", "caches"]) {
-    delete (globalThis as Record<string, unknown>)[name];
   }
 
-  const url = "data:application/typescript;base64," +
-    btoa(
-      String.fromCharCode(
-        ...encode("export default async function (as) {" + start.program + "\n}"),
-      ),
-    );
+  /** No state outlives a run: storage that Deno keeps on disk without a permission goes. */
+  function forgetStorage(): void {
+    for (const name of ["localStorage", "sessionStorage", "caches"]) {
+      delete (globalThis as Record<string, unknown>)[name];
+    }
+  }
+
+  /** The program as a module whose default export takes `as`. */
+  function programUrl(): string {
+    return "data:application/typescript;base64," +
+      btoa(
+        String.fromCharCode(
+          ...encode("export default async function (as) {" + start.program + "\n}"),
+        ),
+      );
+  }
+
   /** An error as one line: its name, message and where in the program it was thrown. */
   function describe(error: unknown): string {
     if (!(error instanceof Error)) return inspect(error);
@@ -175,23 +195,40 @@ export async function runner(): Promise<void> {
     const found = /data:application\/typescript[^\s)]*:(\d+):(\d+)/.exec(String(error.stack));
     return found ? `${text} (at line ${found[1]}, column ${found[2]} of the program)` : text;
   }
-  globalThis.addEventListener("unhandledrejection", (event) => {
-    event.preventDefault();
-    send(
-      '{"t":"fail","error":' + stringify("Unhandled rejection: " + describe(event.reason)) + "}",
-    );
-  });
-  try {
-    const module = await import(url);
-    const value = await module.default(api);
-    let json: string | undefined;
-    try {
-      json = stringify(value === undefined ? null : value);
-    } catch (error) {
-      throw new TypeError(`The returned value is not JSON: ${(error as Error).message}`);
-    }
-    send('{"t":"done","value":' + (json ?? "null") + "}");
-  } catch (error) {
-    send('{"t":"fail","error":' + stringify(describe(error)) + "}");
+
+  /** A rejection nobody handled fails the run, saying where. */
+  function failOnUnhandled(): void {
+    globalThis.addEventListener("unhandledrejection", (event) => {
+      event.preventDefault();
+      send(
+        '{"t":"fail","error":' + stringify("Unhandled rejection: " + describe(event.reason)) +
+          "}",
+      );
+    });
   }
+
+  /** Runs the program with `as` and sends what it returned (as JSON) or why it failed. */
+  async function run(url: string, api: unknown): Promise<void> {
+    try {
+      const module = await import(url);
+      const value = await module.default(api);
+      let json: string | undefined;
+      try {
+        json = stringify(value === undefined ? null : value);
+      } catch (error) {
+        throw new TypeError(`The returned value is not JSON: ${(error as Error).message}`);
+      }
+      send('{"t":"done","value":' + (json ?? "null") + "}");
+    } catch (error) {
+      send('{"t":"fail","error":' + stringify(describe(error)) + "}");
+    }
+  }
+
+  const api = operations();
+  captureConsole();
+  answerCalls();
+  forgetStorage();
+  const url = programUrl();
+  failOnUnhandled();
+  await run(url, api);
 }
