@@ -6,7 +6,7 @@
  */
 import type { StubServer } from "../src/stub/mod.ts";
 
-export { initializeRequest, serveForStub } from "../testing/mod.ts";
+export { initializeRequest } from "../testing/mod.ts";
 
 /** The ids the stub's seed data creates, looked up by name. */
 export interface SeedIds {

@@ -4,8 +4,7 @@
  * this server does not have, so they are not run and not counted.
  */
 import assert from "node:assert/strict";
-import { startStub } from "../src/stub/mod.ts";
-import { serveForStub } from "./_helpers.ts";
+import { openEndpoint } from "../testing/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -51,21 +50,15 @@ async function conformance(url: string, scenario: string): Promise<[number, Chec
 
 for (const scenario of ["server-initialize", "ping", "tools-list", "dns-rebinding-protection"]) {
   Deno.test(`the conformance scenario ${scenario} passes against the HTTP server`, async () => {
-    const stub = await startStub();
     // The suite sends no bearer token: the server answers with its own credentials.
-    const endpoint = serveForStub(stub, {
+    await using http = await openEndpoint({
       allowServerCredentials: true,
-      serverToken: stub.tokens.alice,
+      fromStub: (stub) => ({ serverToken: stub.tokens.alice }),
     });
-    try {
-      const [code, checks] = await conformance(endpoint.url, scenario);
-      assert.ok(checks.length > 0, `${scenario} made no checks`);
-      const failed = checks.filter((c) => c.status !== "SUCCESS");
-      assert.deepEqual(failed, [], `${scenario}: ${JSON.stringify(failed)}`);
-      assert.equal(code, 0);
-    } finally {
-      await endpoint.shutdown();
-      await stub.shutdown();
-    }
+    const [code, checks] = await conformance(http.endpoint.url, scenario);
+    assert.ok(checks.length > 0, `${scenario} made no checks`);
+    const failed = checks.filter((c) => c.status !== "SUCCESS");
+    assert.deepEqual(failed, [], `${scenario}: ${JSON.stringify(failed)}`);
+    assert.equal(code, 0);
   });
 }

@@ -7,8 +7,7 @@
 import assert from "node:assert/strict";
 import { InvalidToken } from "../src/auth/verify.ts";
 import type { HttpOptions } from "../src/mcp/mod.ts";
-import { startStub } from "../src/stub/mod.ts";
-import { initializeRequest, serveForStub } from "./_helpers.ts";
+import { initializeRequest } from "./_helpers.ts";
 import { type Endpoint, openEndpoint, readAll, writeAll } from "../testing/mod.ts";
 
 const REALM_URL = "https://keycloak.example/auth/realms/squonk2";
@@ -137,31 +136,26 @@ Deno.test("with a public URL, no Host or request target changes what the metadat
 });
 
 Deno.test("/readyz asked for in a flood reaches the Account Server about once a second", async () => {
-  const stub = await startStub();
   let checks = 0;
-  const endpoint = serveForStub(stub, {
+  await using http = await openEndpoint({
     ready: async () => {
       checks++;
       await new Promise((resolve) => setTimeout(resolve, 50));
       return true;
     },
   });
-  try {
-    const started = performance.now();
-    let asked = 0;
-    while (performance.now() - started < 1500) {
-      await Promise.all(
-        Array.from(
-          { length: 10 },
-          () => fetch(new URL("/readyz", endpoint.url)).then((r) => r.body?.cancel()),
-        ),
-      );
-      asked += 10;
-    }
-    assert.ok(asked >= 50, `only ${asked} probes were sent`);
-    assert.ok(checks <= 3, `${checks} checks for ${asked} probes`);
-  } finally {
-    await endpoint.shutdown();
-    await stub.shutdown();
+  const { endpoint } = http;
+  const started = performance.now();
+  let asked = 0;
+  while (performance.now() - started < 1500) {
+    await Promise.all(
+      Array.from(
+        { length: 10 },
+        () => fetch(new URL("/readyz", endpoint.url)).then((r) => r.body?.cancel()),
+      ),
+    );
+    asked += 10;
   }
+  assert.ok(asked >= 50, `only ${asked} probes were sent`);
+  assert.ok(checks <= 3, `${checks} checks for ${asked} probes`);
 });
