@@ -265,6 +265,15 @@ export const SETTINGS = {
     default: "1000",
     help: "HTTP: most sessions open at once (at the cap the least recently used idle one closes)",
   },
+  maxConnections: {
+    flag: "max-connections",
+    env: "SQUONK2_MCP_MAX_CONNECTIONS",
+    arg: "N",
+    parse: wholeNumber("a whole number of connections", 1, Number.MAX_SAFE_INTEGER),
+    default: "2048",
+    help: "HTTP: most client connections at once (each takes 3 file descriptors: keep it " +
+      "under a third of ulimit -n); past it the slowest sender gives way",
+  },
   sessionIdleS: {
     flag: "session-idle-s",
     env: "SQUONK2_MCP_SESSION_IDLE_S",
@@ -316,9 +325,13 @@ export interface Config {
   fileRoot?: string;
   maxResultBytes: number;
   maxUploadBytes: number;
-  /** HTTP: the largest request body, the session cap and how long an unused session lives. */
+  /**
+   * HTTP: the largest request body, the session cap, the connection cap and how long an unused
+   * session lives.
+   */
   maxBodyBytes: number;
   maxSessions: number;
+  maxConnections: number;
   sessionIdleS: number;
   /**
    * HTTP with Keycloak configured: callers' tokens are verified against this realm, always with
@@ -379,6 +392,7 @@ export function loadConfig(args: string[], env: (name: string) => string | undef
     maxUploadBytes: v.maxUploadBytes ?? 1024 * 1024,
     maxBodyBytes: v.maxBodyBytes ?? 4 * 1024 * 1024,
     maxSessions: v.maxSessions ?? 1000,
+    maxConnections: v.maxConnections ?? 2048,
     sessionIdleS: v.sessionIdleS ?? 1800,
     verifyCallers,
     help: v.help ?? false,

@@ -141,6 +141,7 @@ function serveOverHttp(
       verifier: verify ? new TokenVerifier(verify) : undefined,
       maxBodyBytes: config.maxBodyBytes,
       maxSessions: config.maxSessions,
+      maxConnections: config.maxConnections,
       sessionIdleMs: config.sessionIdleS * 1000,
       stateless: config.stateless,
       // Callers are sent to sign in where their tokens are verified: the same realm.

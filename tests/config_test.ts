@@ -72,6 +72,18 @@ Deno.test("numbers and choices name the setting and what is allowed", () => {
   );
 });
 
+Deno.test("the connection cap can be set to match the file descriptors the system allows", () => {
+  assert.equal(load([]).maxConnections, 2048);
+  assert.equal(load([], { SQUONK2_MCP_MAX_CONNECTIONS: "300" }).maxConnections, 300);
+  assert.equal(load(["--max-connections", "40"]).maxConnections, 40);
+  assert.throws(
+    () => load(["--max-connections", "0"]),
+    new ConfigError(
+      '--max-connections must be a whole number of connections, at least 1, not "0"',
+    ),
+  );
+});
+
 Deno.test("a switch given a value and a value flag given none are refused", () => {
   assert.throws(
     () => load(["--read-only=yes"]),

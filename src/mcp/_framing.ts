@@ -60,7 +60,7 @@ class ChunkedEnd implements BodyEnd {
       }
       const byte = bytes[i]!;
       if (byte !== LF) {
-        if (this.#line.length > 4096) this.#state = "bad";
+        if (this.#line.length > 65_536) this.#state = "bad";
         this.#line += String.fromCharCode(byte);
         continue;
       }
@@ -80,7 +80,9 @@ class ChunkedEnd implements BodyEnd {
     } else if (this.#state === "trailer") {
       if (line === "") this.#state = "done";
     } else {
-      const size = /^([0-9a-fA-F]{1,12})(;.*)?$/.exec(line);
+      // As the server reads it: hex digits (any number of leading zeros), then perhaps spaces or
+      // tabs and `;` extensions.
+      const size = /^0*([0-9a-fA-F]{1,12})[ \t]*(;.*)?$/.exec(line);
       if (!size) {
         this.#state = "bad";
         return;
