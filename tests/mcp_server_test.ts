@@ -423,6 +423,32 @@ Deno.test("Keycloak: a token URL that redirects (http for https) says where to, 
     }));
 });
 
+Deno.test("Keycloak: a redirect that says nowhere is still a redirect to fix, not one to wait out", async () => {
+  // Before: "Keycloak refused to issue an access token: 302 Found", "try again later".
+  await using keycloak = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => new Response(null, { status: 302 }),
+  );
+  const url = `http://127.0.0.1:${keycloak.addr.port}/auth`;
+  const tried = `${url}/realms/squonk2/protocol/openid-connect/token`;
+  await withSession(async ({ call, stub }) => {
+    const result = await call("get_account");
+    assert.equal(
+      (result.structuredContent as { msg: { error: string } }).msg.error,
+      `Cannot get_account: Keycloak's token URL "${tried}" answers a redirect (302 Found) ` +
+        "without saying where to; the operator should check SQUONK2_KEYCLOAK_URL",
+    );
+    assert.match(String(hintOf(result)), /calling again will not help$/);
+    assert.equal(stub.requests.length, 0);
+  }, () =>
+    new KeycloakTokens({
+      url,
+      realm: "squonk2",
+      clientId: "account-server-api",
+      clientSecret: "s3cr3t-value",
+    }));
+});
+
 Deno.test("Keycloak: nothing listening at its URL gets a hint that waiting will not help", async () => {
   const gone = await startStub();
   const keycloakUrl = gone.keycloak.url;

@@ -281,7 +281,7 @@ function refusal(endpoint: string, answer: Exchanged & { ok: true }): Credential
       "not_found",
     );
   }
-  if (answer.status >= 300 && answer.status < 400 && answer.location !== undefined) {
+  if (answer.status >= 300 && answer.status < 400) {
     return redirected(endpoint, status, answer.location);
   }
   const text = keycloakError(answer.body) ?? answer.errorText;
@@ -295,7 +295,18 @@ function refusal(endpoint: string, answer: Exchanged & { ok: true }): Credential
  * A redirect from the token URL, never followed (it would carry the credentials elsewhere): where
  * it points and, when that is the same token URL elsewhere, the SQUONK2_KEYCLOAK_URL to set.
  */
-function redirected(endpoint: string, status: string, location: string): CredentialsError {
+function redirected(
+  endpoint: string,
+  status: string,
+  location: string | undefined,
+): CredentialsError {
+  if (location === undefined) {
+    return new CredentialsError(
+      `Keycloak's token URL "${endpoint}" answers a redirect (${status}) without saying where ` +
+        "to; the operator should check SQUONK2_KEYCLOAK_URL",
+      "redirected",
+    );
+  }
   let target = location.slice(0, 500);
   try {
     target = new URL(target, endpoint).href;
