@@ -388,6 +388,16 @@ Deno.test("Keycloak: a wrong realm names the token URL tried, never the password
       password: KEYCLOAK_SEED.passwords.alice,
     })));
 
+/** Client-credentials sign-in at a Keycloak URL a test serves itself. */
+function clientCredentialsAt(url: string): KeycloakTokens {
+  return new KeycloakTokens({
+    url,
+    realm: "squonk2",
+    clientId: "account-server-api",
+    clientSecret: "s3cr3t-value",
+  });
+}
+
 Deno.test("Keycloak: a token URL that redirects (http for https) says where to, and that calling again will not help", async () => {
   // Before: "Keycloak refused to issue an access token: 301 Moved Permanently", "try again later".
   const asked: string[] = [];
@@ -414,13 +424,7 @@ Deno.test("Keycloak: a token URL that redirects (http for https) says where to, 
     assert.deepEqual(asked, ["/auth/realms/squonk2/protocol/openid-connect/token"], "not followed");
     assert.equal(textOf(result).includes("s3cr3t-value"), false);
     assert.equal(stub.requests.length, 0);
-  }, () =>
-    new KeycloakTokens({
-      url,
-      realm: "squonk2",
-      clientId: "account-server-api",
-      clientSecret: "s3cr3t-value",
-    }));
+  }, () => clientCredentialsAt(url));
 });
 
 Deno.test("Keycloak: a redirect that says nowhere is still a redirect to fix, not one to wait out", async () => {
@@ -440,13 +444,7 @@ Deno.test("Keycloak: a redirect that says nowhere is still a redirect to fix, no
     );
     assert.match(String(hintOf(result)), /calling again will not help$/);
     assert.equal(stub.requests.length, 0);
-  }, () =>
-    new KeycloakTokens({
-      url,
-      realm: "squonk2",
-      clientId: "account-server-api",
-      clientSecret: "s3cr3t-value",
-    }));
+  }, () => clientCredentialsAt(url));
 });
 
 Deno.test("Keycloak: nothing listening at its URL gets a hint that waiting will not help", async () => {
