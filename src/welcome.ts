@@ -17,23 +17,29 @@ export function stdioWelcome(task: "start" | "demo"): string {
   ].join("\n");
 }
 
+/** Who the stub's users are in the demo's data, which `deno task demo` and `stub` serve. */
 const DEMO_USERS: Readonly<Record<string, string>> = {
-  admin: "an Account Server admin",
-  alice: 'a member of "Informatics Matters"',
-  bob: "in no Organisation",
+  admin: "Account Server admin: sees everything",
+  alice: 'owner of "Informatics Matters" and of Bench Org 1-3',
+  bob: "member of Bench Org 1-3, owns no Organisation",
 };
+
+/** The demo's users, one line each: name, bearer token and who they are, in aligned columns. */
+export function demoUserLines(tokens: Record<string, string>): string[] {
+  const width = Math.max(...Object.values(tokens).map((t) => t.length));
+  return Object.entries(tokens).map(([user, token]) =>
+    `  ${user.padEnd(6)} ${token.padEnd(width)}  (${DEMO_USERS[user] ?? "a demo user"})`
+  );
+}
 
 /** Said when the HTTP demo starts: the stub's users and the bearer tokens to call it with. */
 export function demoTokensHelp(url: string, tokens: Record<string, string>): string {
-  const lines = Object.entries(tokens).map(([user, token]) =>
-    `  ${user.padEnd(6)} ${token.padEnd(24)} (${DEMO_USERS[user] ?? "a demo user"})`
-  );
   return [
     `Demo: send "Authorization: Bearer <token>" to ${url} with one of the stub's tokens`,
     "(stub only, not secrets); each caller acts as that user:",
-    ...lines,
-    "MCP Inspector: Streamable HTTP, this URL, the token under Authentication; a browser",
-    "connecting directly needs its origin allowed, e.g. --allowed-origins http://localhost:6274",
+    ...demoUserLines(tokens),
+    "MCP Inspector: Streamable HTTP, this URL, the token under Authentication, connection type",
+    "Via Proxy (the default); Direct cannot work, as this server answers no CORS preflight",
   ].join("\n");
 }
 

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { AsApi, ASSET_NAME_PATTERN } from "../src/api/mod.ts";
-import { startStub, type StubServer } from "../src/stub/mod.ts";
+import { SEED_USERS, startStub, type StubServer } from "../src/stub/mod.ts";
 import { seedIds } from "./_helpers.ts";
 
 async function withStub(fn: (stub: StubServer) => Promise<void>): Promise<void> {
@@ -247,6 +247,17 @@ Deno.test("deno task stub prints its URL and the demo tokens, and serves them", 
       headers: { authorization: `Bearer ${token}` },
     });
     assert.deepEqual((await response.json()).user, { id: "alice" });
+    const bob = /^ {2}bob +(\S+) +\(member of Bench Org 1-3, owns no Organisation\)$/m.exec(text);
+    assert.ok(bob, text);
+    const orgs = await fetch(`${url}/organisation`, {
+      headers: { authorization: `Bearer ${bob[1]}` },
+    });
+    const names = (await orgs.json()).organisations.map((o: { name: string }) => o.name);
+    assert.deepEqual(names, ["Bench Org 1", "Bench Org 2", "Bench Org 3"]);
+    const columns = text.split("\n").filter((l) => / {2}(admin|alice|bob) /.test(l))
+      .map((l) => l.indexOf("("));
+    assert.equal(columns.length, Object.keys(SEED_USERS).length, text);
+    assert.equal(new Set(columns).size, 1, `the users' descriptions start in one column:\n${text}`);
   } finally {
     child.kill("SIGINT");
     await child.status;

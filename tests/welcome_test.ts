@@ -91,7 +91,7 @@ Deno.test("deno task demo over HTTP prints the stub's users' tokens to call it w
   const decoder = new TextDecoder();
   for await (const chunk of child.stderr) {
     text += decoder.decode(chunk);
-    if (text.includes("--allowed-origins")) break;
+    if (/^MCP Inspector:.*\n.*\n/m.test(text)) break;
   }
   child.kill("SIGTERM");
   await child.status;
@@ -101,5 +101,8 @@ Deno.test("deno task demo over HTTP prints the stub's users' tokens to call it w
   for (const user of Object.values(SEED_USERS)) {
     assert.match(text, new RegExp(`^  ${user.username} +${user.token} `, "m"));
   }
+  assert.match(text, /^ {2}bob +stub-bob-token-e84a10 +\(member of Bench Org 1-3, /m);
+  assert.match(text, /connection type\nVia Proxy \(the default\); Direct cannot work/);
+  assert.ok(!text.includes("--allowed-origins"), "a browser's origin would not help");
   assert.ok(!/waits for an MCP client/.test(text), "no terminal, no terminal advice");
 });

@@ -5,7 +5,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { portInUse } from "../welcome.ts";
+import { demoUserLines, portInUse } from "../welcome.ts";
 import { startStub, type StubServer } from "./mod.ts";
 
 const USAGE = `Usage: deno task stub [--port N] [--hostname H]
@@ -49,9 +49,7 @@ async function run(port: number, hostname: string): Promise<void> {
   console.log(`Stub Account Server listening at ${stub.url}
 
 Demo users and their bearer tokens (stub only, not secrets):
-  admin  ${stub.tokens.admin}   (Account Server admin)
-  alice  ${stub.tokens.alice}   (member of "Informatics Matters")
-  bob    ${stub.tokens.bob}   (no organisation)
+${demoUserLines(stub.tokens).join("\n")}
 
 Keycloak-compatible token endpoint: ${stub.keycloak.url}/realms/${stub.keycloak.realm}/protocol/openid-connect/token
   client "${stub.keycloak.clientId}", users' passwords "<user>-password"
