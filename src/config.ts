@@ -36,9 +36,9 @@ function httpUrl(what: string): Parse<string> {
   };
 }
 
-const folder: Parse<string> = (value) => {
+const folder: Parse<string> = (value, source) => {
   try {
-    return checkFileRoot(value.trim());
+    return checkFileRoot(value.trim(), source);
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }

@@ -94,6 +94,24 @@ Deno.test("an unknown option and an option without its value are refused", async
   assert.equal(bare.stderr.trim(), "squonk2-as-mcp: --port needs a value: --port N (see --help)");
 });
 
+Deno.test("a relative upload folder is taken from the project folder, and its error shows where", async () => {
+  // Before: 'SQUONK2_MCP_FILE_ROOT "no-such-uploads" cannot be used: ... realpath
+  // 'no-such-uploads'', though the flag was given and the folder it looked in was not said.
+  const flag = await run(["--file-root", "no-such-uploads"], { cwd: ROOT });
+  assert.equal(flag.code, 2);
+  assert.equal(
+    flag.stderr.trim(),
+    `squonk2-as-mcp: --file-root "no-such-uploads" ("${ROOT}no-such-uploads") cannot be used: ` +
+      `No such file or directory (os error 2): realpath '${ROOT}no-such-uploads'`,
+  );
+  const variable = await run([], { env: { SQUONK2_MCP_FILE_ROOT: "/no/such/uploads" } });
+  assert.equal(
+    variable.stderr.trim(),
+    'squonk2-as-mcp: SQUONK2_MCP_FILE_ROOT "/no/such/uploads" cannot be used: ' +
+      "No such file or directory (os error 2): realpath '/no/such/uploads'",
+  );
+});
+
 Deno.test("a .env in the checkout changes deno task start, but not the servers tests spawn", async () => {
   await using copy = await checkoutCopy();
   await Deno.writeTextFile(`${copy.path}.env`, "SQUONK2_MCP_TRANSPORT=carrier-pigeon\n");

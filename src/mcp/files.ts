@@ -24,25 +24,29 @@ export type Upload = { path: string } | { error: string };
 /** The default largest upload: like `content_string`'s limit. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 1024 * 1024;
 
-/** Checks the upload folder at start; returns its real path or throws with the reason. */
-export function checkFileRoot(root: string): string {
+/**
+ * Checks the upload folder at start; returns its real path or throws with the reason. Messages
+ * name the folder as `source` gave it (a flag or the variable) and, for a relative path, the
+ * absolute path it was taken as (relative paths start from the working folder).
+ */
+export function checkFileRoot(root: string, source = "SQUONK2_MCP_FILE_ROOT"): string {
+  const absolute = resolve(root);
+  const named = absolute === root ? `${source} "${root}"` : `${source} "${root}" ("${absolute}")`;
   let real: string;
   try {
-    real = Deno.realPathSync(root);
+    real = Deno.realPathSync(absolute);
   } catch (error) {
-    throw new Error(`SQUONK2_MCP_FILE_ROOT "${root}" cannot be used: ${(error as Error).message}`);
+    throw new Error(`${named} cannot be used: ${(error as Error).message}`);
   }
-  if (!Deno.statSync(real).isDirectory) {
-    throw new Error(`SQUONK2_MCP_FILE_ROOT "${root}" is not a directory`);
-  }
+  if (!Deno.statSync(real).isDirectory) throw new Error(`${named} is not a directory`);
   // Whoever may replace a folder above it could swap the whole upload folder for a link.
   for (let child = real; dirname(child) !== child; child = dirname(child)) {
     const problem = trustedFolder(Deno.lstatSync(dirname(child)), Deno.lstatSync(child));
     if (problem) {
       throw new Error(
-        `SQUONK2_MCP_FILE_ROOT "${root}" cannot be used: "${dirname(child)}" ${problem}, who ` +
-          `could swap "${child}" for a link; choose a folder that only this server's user (or ` +
-          "root) can change, all the way up",
+        `${named} cannot be used: "${dirname(child)}" ${problem}, who could swap "${child}" ` +
+          "for a link; choose a folder that only this server's user (or root) can change, all " +
+          "the way up",
       );
     }
   }
