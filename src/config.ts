@@ -540,5 +540,8 @@ Usage: deno task start [options]     (MCP over stdio, or HTTP with --transport h
 
 ${helpLines(SETTINGS)}
 
+A flag wins over its variable. A switch given alone is on; --read-only=no (any switch with =yes or
+=no) also turns off a "yes" from the environment or .env.
+
 With no URL set, the server runs against an embedded stub Account Server with sample data.`;
 }

@@ -100,7 +100,9 @@ export function sourceName(setting: Setting, fromFlag: boolean): string {
 
 /**
  * Reads every row of `table`: the flag if given, else the variable if set and not blank, else
- * the default; each through the row's parser. Unknown flags and positionals are refused.
+ * the default; each through the row's parser. A switch (a row without `arg`) is on when given
+ * alone, and takes its value as `--switch=yes` or `--switch=no`. Unknown flags and positionals
+ * are refused.
  */
 export function readSettings<K extends string>(
   table: Readonly<Record<K, Setting>>,
@@ -163,8 +165,8 @@ function parseFlags(
       : rows.find((s) => s.short && arg === `-${s.short}`);
     if (!row) throw new ConfigError(`Unknown option '${arg}' (see --help)`);
     if (!row.arg) {
-      if (inline !== undefined) throw new ConfigError(`--${row.flag} takes no value (see --help)`);
-      flags.set(row.flag!, true);
+      // A switch alone is on; `--switch=no` turns off a "yes" from the environment.
+      flags.set(row.flag!, inline ?? true);
       continue;
     }
     const value = inline ?? args[++i];

@@ -84,11 +84,25 @@ Deno.test("the connection cap can be set to match the file descriptors the syste
   );
 });
 
-Deno.test("a switch given a value and a value flag given none are refused", () => {
+Deno.test("a switch takes =no to turn off a yes from the environment, and =yes", () => {
+  // Before: "--read-only takes no value", so nothing on the command line could undo a .env's yes.
+  const env = { SQUONK2_MCP_READ_ONLY: "yes", SQUONK2_MCP_CODE_MODE: "yes" };
+  assert.equal(load([], env).readOnly, true);
+  assert.equal(load(["--read-only=no"], env).readOnly, false);
+  assert.equal(load(["--read-only=NO"], env).readOnly, false);
+  assert.equal(load(["--read-only=yes"]).readOnly, true);
+  assert.ok(!load(["--code-mode=no"], env).tools.includes("run_program"));
+  assert.ok(load([], env).tools.includes("run_program"));
+});
+
+Deno.test("a switch given a value other than yes or no is refused, naming the flag", () => {
   assert.throws(
-    () => load(["--read-only=yes"]),
-    new ConfigError("--read-only takes no value (see --help)"),
+    () => load(["--read-only=true"]),
+    new ConfigError('--read-only must be "yes" or "no", not "true"'),
   );
+});
+
+Deno.test("a value flag given none is refused", () => {
   assert.throws(
     () => load(["--url", "--demo"]),
     new ConfigError("--url needs a value: --url URL (see --help)"),
