@@ -56,13 +56,14 @@ export function environmentTable(): string {
 export function envExample(): string {
   const head = [
     "# Generated from the settings table (src/config.ts) by `deno task docs`: edit that, not this.",
-    "# Copy to .env (git ignores it): `deno task start` loads it with Deno's --env-file.",
+    "# Copy to .env (git ignores it): `deno task start` loads it with Deno's --env-file;",
+    "# `deno task demo` does not (it always serves the embedded stub; pass flags instead).",
     "# Variables already set in the environment win over this file.",
   ];
   const blocks = ROWS.filter((s) => s.env).map((s) => {
     const value = s.secret ? "" : s.example ?? s.default ?? "";
     const fallback = s.default !== undefined ? ` (default ${s.default})` : "";
-    return `# ${s.help}${fallback}\n# ${s.env}=${value}`;
+    return `# ${s.help}${s.secret ? " (secret)" : ""}${fallback}\n# ${s.env}=${value}`;
   });
   return `${head.join("\n")}\n\n${blocks.join("\n\n")}\n`;
 }

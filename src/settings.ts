@@ -195,7 +195,7 @@ export function helpLines(table: Readonly<Record<string, Setting>>): string {
   const vars = rows.filter((s) => s.env).map((s) => {
     const values = s.parse === yesNo ? "yes or no" : "";
     const fallback = s.default !== undefined ? `default ${s.default}` : "";
-    const note = [values, fallback].filter(Boolean).join(", ");
+    const note = [s.secret ? "secret" : "", values, fallback].filter(Boolean).join(", ");
     return line(s.env!, `${s.help}${note ? ` (${note})` : ""}`);
   });
   return `Options:\n${flags.join("\n")}\n\nEnvironment:\n${vars.join("\n")}`;

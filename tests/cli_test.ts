@@ -53,7 +53,10 @@ Deno.test("--help shows flags with their variables and defaults, and exits 0", a
     stdout,
     /^ {2}SQUONK2_MCP_READ_ONLY +Offer only tools .* \(yes or no, default no\)$/m,
   );
-  assert.match(stdout, /^ {2}SQUONK2_KEYCLOAK_USER_PASSWORD +Keycloak password of that user$/m);
+  assert.match(
+    stdout,
+    /^ {2}SQUONK2_KEYCLOAK_USER_PASSWORD +Keycloak password of that user \(secret\)$/m,
+  );
 });
 
 Deno.test("--version prints the version of deno.json and exits 0", async () => {

@@ -13,6 +13,11 @@ Deno.test(".env.example is the one the settings table makes (run deno task docs)
   const example = await Deno.readTextFile(new URL(".env.example", root));
   assert.equal(example, envExample());
   assert.match(example, /^# SQUONK2_KEYCLOAK_USER_PASSWORD=$/m, "a secret is left empty");
+  assert.match(
+    example,
+    /^# Keycloak password of that user \(secret\)\n# SQUONK2_KEYCLOAK_USER_PASSWORD=/m,
+  );
+  assert.match(example, /`deno task demo` does not/, "the demo reads no .env");
   assert.match(example, /^# SQUONK2_ASAPI_VERIFY_SSL_CERT=yes$/m);
 });
 
