@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { envExample, normalize, render, renderTasks } from "../scripts/docs.ts";
 import { TASKS } from "../bench/_codemode_tasks.ts";
+import { startStub } from "../src/stub/mod.ts";
+import { hermeticEnv } from "./_spawn.ts";
 
 const root = new URL("..", import.meta.url);
 
@@ -56,4 +58,41 @@ Deno.test("the README's code mode programs are the benchmark's, as deno fmt writ
     TASKS.map(async ({ name, program }) => ({ name, program: await formatted(program) })),
   );
   assert.deepEqual(shown, bench);
+});
+
+Deno.test("the README's library example runs as shown, from outside the checkout, against the stub", async () => {
+  const readme = await Deno.readTextFile(new URL("README.md", root));
+  const section = readme.split("\n## The client as a library")[1]!.split("\n## ")[0]!;
+  const program = /```ts\n([\s\S]*?)```/.exec(section)![1]!;
+  const command = /```sh\n(deno run .*) example\.ts\n```/.exec(section)![1]!.split(" ");
+  const stub = await startStub();
+  const outside = await Deno.makeTempDir();
+  try {
+    const checkout = new URL(".", root).pathname.replace(/\/$/, "");
+    await Deno.writeTextFile(
+      `${outside}/example.ts`,
+      program.replaceAll("/path/to/squonk2-as-mcp", checkout)
+        .replace("http://127.0.0.1:8090/account-server-api", stub.url),
+    );
+    const args = command.slice(1).map((a) => a.replace("/path/to/squonk2-as-mcp", checkout));
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: [...args, "example.ts"],
+      cwd: outside,
+      clearEnv: true,
+      env: hermeticEnv(),
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(output.stdout);
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    assert.match(
+      text,
+      /success: true,\n.*msg: \{ id: "unit-[0-9a-f-]+" \},\n.*http_status_code: 201/,
+    );
+    const created = stub.requests.find((r) => r.method === "POST");
+    assert.equal(created?.authorization, `Bearer ${stub.tokens.alice}`);
+  } finally {
+    await stub.shutdown();
+    await Deno.remove(outside, { recursive: true });
+  }
 });
