@@ -192,7 +192,8 @@ export const SETTINGS = {
     env: "SQUONK2_MCP_TOOLSETS",
     arg: "A,B",
     parse: list,
-    help: 'Comma-separated toolsets to offer, or "all" (default all)',
+    help:
+      'Comma-separated toolsets to offer, or "all" (default all, or none when --tools is given)',
     example: "organisations,units,products,users,server",
   },
   tools: {
