@@ -35,11 +35,15 @@ export interface FrontOptions {
 export interface Front {
   /** The port it listens on. */
   port: number;
-  /** Relays new requests to the internal server's new port (after it was started again). */
-  retarget(port: number): void;
+  /**
+   * Relays new requests to the internal server's new port (after it was started again), or,
+   * with undefined, answers them 503 meanwhile: its old port is free for anyone to take.
+   */
+  retarget(port: number | undefined): void;
   /**
    * Cuts the older half of the connections still sending their head or body: when the process
    * runs out of file descriptors (each relayed connection takes three), the slow ones give way.
+   * From then on, the connection cap is at most nine tenths of the connections open now.
    */
   shed(): void;
   /** Stops listening and cuts every relayed connection. */
@@ -94,6 +98,11 @@ function close(conn: Deno.Conn): void {
   } catch {
     // Already closed.
   }
+}
+
+/** Whether `error` says the process has run out of file descriptors (EMFILE, ENFILE). */
+export function outOfFiles(error: unknown): boolean {
+  return /os error 2[34]\b|too many open files/i.test(String(error));
 }
 
 /** Passes bytes through, telling `body` of them, and calls `ended` once the body has ended. */
@@ -165,7 +174,9 @@ class TcpFront implements Front {
   /** Client connections past their head whose body has not ended (oldest first). */
   #sending = new Set<Deno.Conn>();
   #closed = false;
-  #target: number;
+  #target: number | undefined;
+  /** The cap learnt when file descriptors ran out, if lower than the one configured. */
+  #ceiling = Infinity;
 
   constructor(options: FrontOptions) {
     this.#options = options;
@@ -175,11 +186,12 @@ class TcpFront implements Front {
     void this.#accept();
   }
 
-  retarget(port: number): void {
+  retarget(port: number | undefined): void {
     this.#target = port;
   }
 
   shed(): void {
+    this.#ceiling = Math.min(this.#ceiling, Math.max(16, Math.floor(this.#clients.size * 0.9)));
     const slow = [...this.#reading, ...this.#sending];
     for (const conn of slow.slice(0, Math.ceil(slow.length / 2))) this.#drop(conn);
   }
@@ -208,10 +220,10 @@ class TcpFront implements Front {
       let conn: Deno.Conn;
       try {
         conn = await this.#listener.accept();
-      } catch {
+      } catch (error) {
         // Closed, or out of file descriptors: a flood must not end the server.
         if (this.#closed) continue;
-        this.shed();
+        if (outOfFiles(error)) this.shed();
         await new Promise((r) => setTimeout(r, 50));
         continue;
       }
@@ -230,7 +242,8 @@ class TcpFront implements Front {
    * send nothing, or trickle, cannot lock honest clients out); if every request is whole, none.
    */
   #makeRoom(): boolean {
-    if (this.#clients.size < (this.#options.maxConnections ?? 2048)) return true;
+    const cap = Math.min(this.#options.maxConnections ?? 2048, this.#ceiling);
+    if (this.#clients.size < cap) return true;
     const oldest = this.#reading.values().next().value ?? this.#sending.values().next().value;
     if (!oldest) return false;
     this.#drop(oldest);
@@ -267,12 +280,16 @@ class TcpFront implements Front {
     }
   }
 
-  /** A connection to the internal server; if none can be had (out of descriptors), sheds. */
+  /**
+   * A connection to the internal server, unless it is being started again; if none can be had
+   * for want of file descriptors, sheds.
+   */
   async #connect(): Promise<Deno.Conn | undefined> {
+    if (this.#target === undefined) return undefined;
     try {
       return await Deno.connect({ hostname: "127.0.0.1", port: this.#target });
-    } catch {
-      this.shed();
+    } catch (error) {
+      if (outOfFiles(error)) this.shed();
       return undefined;
     }
   }

@@ -9,8 +9,8 @@ import { logLine } from "../log.ts";
 
 /** What the front needs to hear of the internal server. */
 export interface InternalEvents {
-  /** It stopped, or could not start: free some descriptors. */
-  failed(): void;
+  /** It stopped, or could not start: stop relaying to its port, and free some descriptors. */
+  failed(error: unknown): void;
   /** It runs again, on `port`. */
   restarted(port: number): void;
 }
@@ -22,6 +22,7 @@ export class InternalServer {
   #events: InternalEvents | undefined;
   #server: Deno.HttpServer<Deno.NetAddr>;
   #closing = false;
+  #loggedAt = -Infinity;
 
   constructor(serve: (request: Request) => Promise<Response>, onError: (e: unknown) => Response) {
     this.#serve = serve;
@@ -39,10 +40,10 @@ export class InternalServer {
     this.#events = events;
   }
 
-  /** Stops it for good. */
+  /** Stops it for good (whichever server runs, even one started again meanwhile). */
   async shutdown(): Promise<void> {
     this.#closing = true;
-    await this.#server.shutdown();
+    await this.#server.shutdown().catch(() => {});
   }
 
   #start(): Deno.HttpServer<Deno.NetAddr> {
@@ -58,16 +59,22 @@ export class InternalServer {
 
   async #restart(error: unknown): Promise<void> {
     if (this.#closing) return;
-    logLine(`squonk2-as-mcp: the HTTP server stopped (${String(error)}); starting it again`);
-    for (let waitMs = 50; !this.#closing; waitMs = Math.min(waitMs * 2, 2_000)) {
-      this.#events?.failed();
+    // One line a minute at most: a flood at the descriptor limit may stop it again and again.
+    if (performance.now() - this.#loggedAt > 60_000) {
+      this.#loggedAt = performance.now();
+      logLine(`squonk2-as-mcp: the HTTP server stopped (${String(error)}); starting it again`);
+    }
+    for (let waitMs = 50;; waitMs = Math.min(waitMs * 2, 2_000)) {
+      this.#events?.failed(error);
       await new Promise((r) => setTimeout(r, waitMs));
+      if (this.#closing) return;
       try {
         this.#server = this.#start();
         this.#events?.restarted(this.port);
         return;
-      } catch {
+      } catch (again) {
         // Still out of descriptors: shed more, and try again.
+        error = again;
       }
     }
   }

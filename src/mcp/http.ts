@@ -16,7 +16,7 @@ import { readLimited, TooLarge } from "../body.ts";
 import { logLine } from "../log.ts";
 import type { Activity } from "./activity.ts";
 import { type Session, Sessions } from "./_sessions.ts";
-import { type Front, serveFront } from "./_front.ts";
+import { type Front, outOfFiles, serveFront } from "./_front.ts";
 import { InternalServer } from "./_internal.ts";
 
 import {
@@ -431,7 +431,13 @@ function listen(
       bodyTimeoutMs: options.bodyTimeoutMs,
       maxConnections: options.maxConnections,
     });
-    internal.listen({ failed: () => front.shed(), restarted: (port) => front.retarget(port) });
+    internal.listen({
+      failed: (error) => {
+        front.retarget(undefined);
+        if (outOfFiles(error)) front.shed();
+      },
+      restarted: (port) => front.retarget(port),
+    });
     return { internal, front };
   } catch (error) {
     void internal.shutdown();
