@@ -50,3 +50,73 @@ export async function checkoutCopy(): Promise<AsyncDisposable & { path: string }
   for (const file of ["deno.json", "deno.lock"]) await Deno.copyFile(`${ROOT}${file}`, path + file);
   return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
 }
+
+/** A server started by `servingWith`: its URL and stderr so far, until disposed. */
+export interface HttpServing extends AsyncDisposable {
+  url: string;
+  stderr(): string;
+  /** Whether a line `squonk2-as-mcp: <line>` appears on stderr within 5 s. */
+  says(line: string): Promise<boolean>;
+  status: Promise<Deno.CommandStatus>;
+}
+
+/**
+ * `deno task start` over HTTP on a free port, hermetic (no `.env`, a cleared environment plus
+ * `env`), with `args`, and at most `maxFiles` open file descriptors if given.
+ */
+export async function servingWith(
+  { env, args, maxFiles }: { env: Record<string, string>; args: string[]; maxFiles?: number },
+): Promise<HttpServing> {
+  const deno = [
+    Deno.execPath(),
+    ...serverArgs("start", "--transport", "http", "--port", "0", ...args),
+  ];
+  const limited = ["-c", `ulimit -n ${maxFiles} && exec "$@"`, "limited", ...deno];
+  const child = new Deno.Command(maxFiles ? "bash" : deno[0]!, {
+    args: maxFiles ? limited : deno.slice(1),
+    cwd: ROOT,
+    clearEnv: true,
+    env: hermeticEnv(env),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  let stderr = "";
+  const started = Promise.withResolvers<string>();
+  const reading = (async () => {
+    for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+      stderr += text;
+      const url = /serving MCP at (http:\/\/\S+\/mcp)/.exec(stderr)?.[1];
+      if (url) started.resolve(url);
+    }
+    started.reject(new Error(`the server did not start: ${stderr}`));
+  })();
+  const url = await started.promise.catch(async (error) => {
+    await child.status;
+    throw error;
+  });
+  return {
+    url,
+    stderr: () => stderr,
+    status: child.status,
+    // Lines may still be on their way through the pipe: wait up to 5 s for this one.
+    async says(line) {
+      for (let waited = 0; waited < 5000; waited += 20) {
+        if (said(stderr).includes(line)) return true;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return false;
+    },
+    async [Symbol.asyncDispose]() {
+      child.kill("SIGTERM");
+      await child.status;
+      await reading;
+    },
+  };
+}
+
+/** The lines of `stderr` that start with the server's name, without it. */
+export function said(stderr: string): string[] {
+  return stderr.split("\n").filter((line) => line.startsWith("squonk2-as-mcp: "))
+    .map((line) => line.slice("squonk2-as-mcp: ".length));
+}

@@ -22,7 +22,7 @@ import { TokenVerifier } from "../src/auth/mod.ts";
 import type { HttpOptions } from "../src/mcp/mod.ts";
 import type { StubServer } from "../src/stub/mod.ts";
 import { type Endpoint, openEndpoint } from "../testing/mod.ts";
-import { hermeticEnv, ROOT, serverArgs } from "./_spawn.ts";
+import { servingWith } from "./_spawn.ts";
 
 const REDIRECT = "http://127.0.0.1:33418/oauth/callback";
 
@@ -217,42 +217,21 @@ Deno.test("when the token expires, the client refreshes it and goes on in the sa
 
 Deno.test("deno task start --stateless with Keycloak set sends clients to sign in there", async () => {
   await using r = await rig();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: serverArgs("start", "--transport", "http", "--port", "0", "--stateless"),
-    cwd: ROOT,
-    clearEnv: true,
-    env: hermeticEnv({
+  await using server = await servingWith({
+    env: {
       SQUONK2_ASAPI_URL: r.stub.url,
       SQUONK2_KEYCLOAK_URL: r.stub.keycloak.url,
       SQUONK2_KEYCLOAK_REALM: r.stub.keycloak.realm,
       SQUONK2_KEYCLOAK_AS_CLIENT_ID: r.stub.keycloak.clientId,
       SQUONK2_KEYCLOAK_AS_CLIENT_SECRET: r.stub.keycloak.clientSecret,
-    }),
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let stderr = "";
-  let url: string | undefined;
-  while (!url) {
-    const { value, done } = await lines.read();
-    if (done) break;
-    stderr += value;
-    url = /serving MCP at (http:\/\/\S+\/mcp)/.exec(stderr)?.[1];
-  }
-  try {
-    assert.ok(url, stderr);
-    const metadata = await fetch(new URL("/.well-known/oauth-protected-resource/mcp", url));
-    assert.deepEqual((await metadata.json()).authorization_servers, [
-      `${r.stub.keycloak.url}/realms/${r.stub.keycloak.realm}`,
-    ]);
-    const client = await signIn(url, new FollowingProvider());
-    assert.equal(await whoAmI(client), "alice");
-    await client.close();
-  } finally {
-    child.kill("SIGTERM");
-    await child.status;
-    await lines.cancel();
-  }
+    },
+    args: ["--stateless"],
+  });
+  const metadata = await fetch(new URL("/.well-known/oauth-protected-resource/mcp", server.url));
+  assert.deepEqual((await metadata.json()).authorization_servers, [
+    `${r.stub.keycloak.url}/realms/${r.stub.keycloak.realm}`,
+  ]);
+  const client = await signIn(server.url, new FollowingProvider());
+  assert.equal(await whoAmI(client), "alice");
+  await client.close();
 });

@@ -14,7 +14,7 @@ import type { ToolSelection } from "../src/mcp/mod.ts";
 import { PROCESSING_CHARGE, startStub, STUB_ACTION, type StubServer } from "../src/stub/mod.ts";
 import { initializeRequest, type SeedIds, seedIds, selfSignedCertificate } from "./_helpers.ts";
 import { openEndpoint, openSession } from "../testing/mod.ts";
-import { hermeticEnv, ROOT, serverArgs } from "./_spawn.ts";
+import { servingWith } from "./_spawn.ts";
 
 const URI = "squonk2://event-stream";
 
@@ -441,27 +441,12 @@ Deno.test("a stateless HTTP server offers the resource without subscribe, and re
 
 Deno.test("deno task start --stateless advertises the resource without subscribe", async () => {
   const stub = await startStub();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: serverArgs("start", "--transport", "http", "--port", "0", "--stateless"),
-    cwd: ROOT,
-    clearEnv: true,
-    env: hermeticEnv({ SQUONK2_ASAPI_URL: stub.url }),
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const lines = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let stderr = "";
-  let url: string | undefined;
   try {
-    while (!url) {
-      const { value, done } = await lines.read();
-      if (done) break;
-      stderr += value;
-      url = /serving MCP at (http:\/\/\S+\/mcp)/.exec(stderr)?.[1];
-    }
-    assert.ok(url, stderr);
-    const response = await fetch(url, {
+    await using server = await servingWith({
+      env: { SQUONK2_ASAPI_URL: stub.url },
+      args: ["--stateless"],
+    });
+    const response = await fetch(server.url, {
       method: "POST",
       headers: {
         authorization: `Bearer ${stub.tokens.alice}`,
@@ -473,9 +458,6 @@ Deno.test("deno task start --stateless advertises the resource without subscribe
     const { result } = await response.json();
     assert.deepEqual(result.capabilities.resources, {});
   } finally {
-    child.kill("SIGTERM");
-    await child.status;
-    await lines.cancel();
     await stub.shutdown();
   }
 });

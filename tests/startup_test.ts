@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { loadConfig } from "../src/config.ts";
 import { startStub } from "../src/stub/mod.ts";
 import { initializeRequest, selfSignedCertificate } from "./_helpers.ts";
-import { hermeticEnv, ROOT, serverArgs } from "./_spawn.ts";
+import { hermeticEnv, type HttpServing, ROOT, serverArgs, servingWith } from "./_spawn.ts";
 
 async function start(
   args: string[],
@@ -85,71 +85,8 @@ Deno.test("over HTTP, Keycloak's URL, realm and client id alone verify callers, 
 });
 
 /** `deno task start` over HTTP on a free port with `env`, until disposed; its stderr so far. */
-function serving(env: Record<string, string>, ...args: string[]): ReturnType<typeof servingWith> {
+function serving(env: Record<string, string>, ...args: string[]): Promise<HttpServing> {
   return servingWith({ env, args });
-}
-
-/** As `serving`, with at most `maxFiles` open file descriptors if given. */
-async function servingWith(
-  { env, args, maxFiles }: { env: Record<string, string>; args: string[]; maxFiles?: number },
-): Promise<
-  & {
-    url: string;
-    stderr: () => string;
-    says: (line: string) => Promise<boolean>;
-    status: Promise<Deno.CommandStatus>;
-  }
-  & AsyncDisposable
-> {
-  const deno = [
-    Deno.execPath(),
-    ...serverArgs("start", "--transport", "http", "--port", "0", ...args),
-  ];
-  const limited = ["-c", `ulimit -n ${maxFiles} && exec "$@"`, "limited", ...deno];
-  const child = new Deno.Command(maxFiles ? "bash" : deno[0]!, {
-    args: maxFiles ? limited : deno.slice(1),
-    cwd: ROOT,
-    clearEnv: true,
-    env: hermeticEnv(env),
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  let stderr = "";
-  const started = Promise.withResolvers<string>();
-  const reading = (async () => {
-    for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
-      stderr += text;
-      const url = /serving MCP at (http:\/\/\S+\/mcp)/.exec(stderr)?.[1];
-      if (url) started.resolve(url);
-    }
-    started.reject(new Error(`the server did not start: ${stderr}`));
-  })();
-  const url = await started.promise;
-  return {
-    url,
-    stderr: () => stderr,
-    status: child.status,
-    // Lines may still be on their way through the pipe: wait up to 5 s for this one.
-    async says(line) {
-      for (let waited = 0; waited < 5000; waited += 20) {
-        if (said(stderr).includes(line)) return true;
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      return false;
-    },
-    async [Symbol.asyncDispose]() {
-      child.kill("SIGTERM");
-      await child.status;
-      await reading;
-    },
-  };
-}
-
-/** The lines of `stderr` that start with the server's name, without it. */
-function said(stderr: string): string[] {
-  return stderr.split("\n").filter((line) => line.startsWith("squonk2-as-mcp: "))
-    .map((line) => line.slice("squonk2-as-mcp: ".length));
 }
 
 Deno.test("with SQUONK2_ASAPI_VERIFY_SSL_CERT=no, a Keycloak with an untrusted certificate still verifies nobody", async () => {
