@@ -52,7 +52,23 @@ function authorizeUrl(realm: string, query: Record<string, string>): string {
   return url.href;
 }
 
-async function authorize(realm: string, query: Record<string, string>): Promise<Response> {
+/**
+ * Asks the authorization endpoint to sign `clientId` in, the way a proper client does (a code,
+ * PKCE S256, the registered redirect URI), with `changes` to that request.
+ */
+async function authorize(
+  realm: string,
+  clientId: string,
+  changes: Record<string, string> = {},
+): Promise<Response> {
+  const query = {
+    response_type: "code",
+    client_id: clientId,
+    redirect_uri: REDIRECT,
+    code_challenge: PKCE.challenge,
+    code_challenge_method: "S256",
+    ...changes,
+  };
   const response = await fetch(authorizeUrl(realm, query), { redirect: "manual" });
   await response.body?.cancel();
   return response;
@@ -60,12 +76,7 @@ async function authorize(realm: string, query: Record<string, string>): Promise<
 
 /** Signs in through the authorization endpoint and returns the code it redirected with. */
 async function codeFor(realm: string, clientId: string): Promise<string> {
-  const response = await authorize(realm, {
-    response_type: "code",
-    client_id: clientId,
-    redirect_uri: REDIRECT,
-    code_challenge: PKCE.challenge,
-    code_challenge_method: "S256",
+  const response = await authorize(realm, clientId, {
     state: "s-1",
   });
   assert.equal(response.status, 302);
@@ -150,12 +161,7 @@ Deno.test("registration refuses no redirect URI, plain http off loopback, and fr
 Deno.test("sign-in redirects with a code and the state, and the code buys alice's token", async () => {
   await using f = await fixture();
   const clientId = await registerPublic(f.realm);
-  const response = await authorize(f.realm, {
-    response_type: "code",
-    client_id: clientId,
-    redirect_uri: REDIRECT,
-    code_challenge: PKCE.challenge,
-    code_challenge_method: "S256",
+  const response = await authorize(f.realm, clientId, {
     state: "xyz",
   });
   const location = new URL(response.headers.get("location")!);
@@ -200,12 +206,8 @@ Deno.test("a code is refused with the wrong verifier, and is good for one exchan
 Deno.test("an unregistered redirect URI gets an error page, never a redirect with a code", async () => {
   await using f = await fixture();
   const clientId = await registerPublic(f.realm);
-  const response = await authorize(f.realm, {
-    response_type: "code",
-    client_id: clientId,
+  const response = await authorize(f.realm, clientId, {
     redirect_uri: "http://127.0.0.1:9/steal",
-    code_challenge: PKCE.challenge,
-    code_challenge_method: "S256",
   });
   assert.equal(response.status, 400);
   assert.equal(response.headers.get("location"), null);
@@ -214,10 +216,7 @@ Deno.test("an unregistered redirect URI gets an error page, never a redirect wit
 Deno.test("sign-in without PKCE S256 redirects back with invalid_request and no code", async () => {
   await using f = await fixture();
   const clientId = await registerPublic(f.realm);
-  const response = await authorize(f.realm, {
-    response_type: "code",
-    client_id: clientId,
-    redirect_uri: REDIRECT,
+  const response = await authorize(f.realm, clientId, {
     code_challenge: PKCE.verifier,
     code_challenge_method: "plain",
     state: "s-2",
@@ -268,13 +267,9 @@ Deno.test("a registered client's refresh token is refused to the API's own clien
 Deno.test("a code is refused without a verifier, even one whose challenge is the empty string's", async () => {
   await using f = await fixture();
   const clientId = await registerPublic(f.realm);
-  const response = await authorize(f.realm, {
-    response_type: "code",
-    client_id: clientId,
-    redirect_uri: REDIRECT,
+  const response = await authorize(f.realm, clientId, {
     // S256 of "": a client that sends no verifier at all would match it.
     code_challenge: "47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU",
-    code_challenge_method: "S256",
   });
   const code = new URL(response.headers.get("location")!).searchParams.get("code")!;
   const granted = await token(f.realm, {
