@@ -188,14 +188,7 @@ function stallingKeycloak() {
       }
       return abandoned.length > 0;
     },
-    tokens: () =>
-      new KeycloakTokens({
-        url: `http://127.0.0.1:${server.addr.port}`,
-        realm: "squonk2",
-        clientId: "account-server-api",
-        username: "alice",
-        password: "stall-password",
-      }),
+    tokens: () => aliceAt(server.addr.port),
     async [Symbol.asyncDispose]() {
       stopping.abort();
       await server.finished;
@@ -225,6 +218,17 @@ Deno.test("a Keycloak that stalls is bounded by the call's timeout_s, and says s
   }, { tokens: keycloak.tokens });
 });
 
+/** Alice's password sign-in at a Keycloak a test serves on `port`. */
+function aliceAt(port: number): KeycloakTokens {
+  return new KeycloakTokens({
+    url: `http://127.0.0.1:${port}`,
+    realm: "squonk2",
+    clientId: "account-server-api",
+    username: "alice",
+    password: "alice-password",
+  });
+}
+
 /** A Keycloak on 127.0.0.1 that issues `token` after `delayMs`. */
 function slowKeycloak(token: string, delayMs: number) {
   const server = Deno.serve(
@@ -235,14 +239,7 @@ function slowKeycloak(token: string, delayMs: number) {
     },
   );
   return {
-    tokens: () =>
-      new KeycloakTokens({
-        url: `http://127.0.0.1:${server.addr.port}`,
-        realm: "squonk2",
-        clientId: "account-server-api",
-        username: "alice",
-        password: "slow-password",
-      }),
+    tokens: () => aliceAt(server.addr.port),
     async [Symbol.asyncDispose]() {
       await server.shutdown();
     },
