@@ -1,10 +1,10 @@
 /**
- * Helpers shared by the tests: the seeded ids of a stub, and a self-signed certificate made with
- * WebCrypto (no openssl needed) for the HTTPS tests.
+ * Helpers shared by the tests: the seeded ids of a stub, a user's tokens from the stub's Keycloak,
+ * and a self-signed certificate made with WebCrypto (no openssl needed) for the HTTPS tests.
  *
  * @module
  */
-import type { StubServer } from "../src/stub/mod.ts";
+import { KEYCLOAK_SEED, type StubServer } from "../src/stub/mod.ts";
 
 export { initializeRequest } from "../testing/mod.ts";
 
@@ -130,4 +130,26 @@ export async function selfSignedCertificate(): Promise<{ cert: string; key: stri
   const signature = seq(integer(raw.slice(0, 32)), integer(raw.slice(32)));
   const certificate = seq(tbs, ecdsaSha256, der(0x03, new Uint8Array([0]), signature));
   return { cert: pem("CERTIFICATE", certificate), key: pem("PRIVATE KEY", pkcs8) };
+}
+
+/** `user`'s access and refresh tokens from the stub Keycloak's password grant in `realm`. */
+export async function passwordToken(
+  stub: StubServer,
+  user: string,
+  realm: string = KEYCLOAK_SEED.realm,
+): Promise<{ access: string; refresh: string }> {
+  const response = await fetch(
+    `${stub.keycloak.url}/realms/${realm}/protocol/openid-connect/token`,
+    {
+      method: "POST",
+      body: new URLSearchParams({
+        grant_type: "password",
+        client_id: KEYCLOAK_SEED.clientId,
+        username: user,
+        password: KEYCLOAK_SEED.passwords[user]!,
+      }),
+    },
+  );
+  const body = await response.json();
+  return { access: body.access_token as string, refresh: body.refresh_token as string };
 }

@@ -6,8 +6,7 @@
  */
 import assert from "node:assert/strict";
 import type { HttpOptions } from "../src/mcp/mod.ts";
-import { KEYCLOAK_SEED, type StubServer } from "../src/stub/mod.ts";
-import { initializeRequest } from "./_helpers.ts";
+import { initializeRequest, passwordToken } from "./_helpers.ts";
 import { type Endpoint, openEndpoint, readAll, writeAll } from "../testing/mod.ts";
 
 const MiB = 1024 * 1024;
@@ -50,23 +49,6 @@ async function ping(rig: Endpoint, token: string, sessionId: string): Promise<nu
   const response = await post(rig, token, { jsonrpc: "2.0", id: 9, method: "ping" }, sessionId);
   await response.body?.cancel();
   return response.status;
-}
-
-/** A token from the stub Keycloak's password grant. */
-async function passwordToken(stub: StubServer, user: string): Promise<string> {
-  const response = await fetch(
-    `${stub.keycloak.url}/realms/${KEYCLOAK_SEED.realm}/protocol/openid-connect/token`,
-    {
-      method: "POST",
-      body: new URLSearchParams({
-        grant_type: "password",
-        client_id: KEYCLOAK_SEED.clientId,
-        username: user,
-        password: KEYCLOAK_SEED.passwords[user]!,
-      }),
-    },
-  );
-  return (await response.json()).access_token as string;
 }
 
 Deno.test("a head ended by a bare LF cannot keep a connection open past the front's head timer", () =>
@@ -117,8 +99,8 @@ Deno.test("with Keycloak, one verified caller filling the session cap cannot pus
   withRig(async (rig) => {
     // Before: at the cap the least recently used idle session closed, whoever owned it, so bob
     // (any user of the realm) could open sessions until alice's was gone.
-    const alice = await passwordToken(rig.stub, "alice");
-    const bob = await passwordToken(rig.stub, "bob");
+    const alice = (await passwordToken(rig.stub, "alice")).access;
+    const bob = (await passwordToken(rig.stub, "bob")).access;
     const aliceSession = await openSession(rig, alice);
     for (let i = 0; i < 6; i++) await openSession(rig, bob);
     assert.equal(await ping(rig, alice, aliceSession), 200);

@@ -8,8 +8,8 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type CallToolResult, ElicitRequestSchema } from "@modelcontextprotocol/sdk/types.js";
 import type { HttpEndpoint, HttpOptions } from "../src/mcp/mod.ts";
-import { KEYCLOAK_SEED, type StubServer } from "../src/stub/mod.ts";
-import { initializeRequest, seedIds } from "./_helpers.ts";
+import { KEYCLOAK_SEED } from "../src/stub/mod.ts";
+import { initializeRequest, passwordToken, seedIds } from "./_helpers.ts";
 import { type Endpoint, type EndpointOptions, openEndpoint } from "../testing/mod.ts";
 
 async function withRig(
@@ -22,24 +22,6 @@ async function withRig(
     ...options.http,
   });
   await fn(rig);
-}
-
-/** A token from the stub Keycloak's password grant, in `realm`. */
-async function passwordToken(stub: StubServer, user: string, realm: string = KEYCLOAK_SEED.realm) {
-  const response = await fetch(
-    `${stub.keycloak.url}/realms/${realm}/protocol/openid-connect/token`,
-    {
-      method: "POST",
-      body: new URLSearchParams({
-        grant_type: "password",
-        client_id: KEYCLOAK_SEED.clientId,
-        username: user,
-        password: KEYCLOAK_SEED.passwords[user]!,
-      }),
-    },
-  );
-  const body = await response.json();
-  return { access: body.access_token as string, refresh: body.refresh_token as string };
 }
 
 function b64url(value: unknown): string {
