@@ -120,3 +120,20 @@ export function said(stderr: string): string[] {
   return stderr.split("\n").filter((line) => line.startsWith("squonk2-as-mcp: "))
     .map((line) => line.slice("squonk2-as-mcp: ".length));
 }
+
+/** Runs `deno args…` from the checkout, hermetic, to the end: its exit code and stderr. */
+export async function runDeno(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: ROOT,
+    env: hermeticEnv(env),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+}

@@ -8,22 +8,11 @@ import assert from "node:assert/strict";
 import { loadConfig } from "../src/config.ts";
 import { startStub } from "../src/stub/mod.ts";
 import { initializeRequest, selfSignedCertificate } from "./_helpers.ts";
-import { hermeticEnv, type HttpServing, ROOT, serverArgs, servingWith } from "./_spawn.ts";
+import { type HttpServing, runDeno, serverArgs, servingWith } from "./_spawn.ts";
 
-async function start(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: serverArgs("start", ...args),
-    cwd: ROOT,
-    env: hermeticEnv(env),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+/** `deno task start` with `args` and `env`, hermetic, to the end. */
+function start(args: string[], env: Record<string, string> = {}) {
+  return runDeno(serverArgs("start", ...args), env);
 }
 
 Deno.test("--host 127.evil.example is not loopback: it needs --allowed-hosts, exit 2", async () => {

@@ -4,21 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { SEED_USERS } from "../src/stub/mod.ts";
-import { hermeticEnv, ROOT, serverArgs } from "./_spawn.ts";
+import { hermeticEnv, ROOT, runDeno, serverArgs } from "./_spawn.ts";
 
 /** Runs `deno args` to its end with stdin closed; returns its exit code and its stderr. */
-async function run(args: string[]): Promise<{ code: number; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: ROOT,
-    env: hermeticEnv(),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
-}
+const run = (args: string[]) => runDeno(args);
 
 /** `word` quoted for the shell that `script -c` starts. */
 function quoted(word: string): string {
