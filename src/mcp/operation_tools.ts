@@ -82,19 +82,27 @@ function describeTarget(row: Operation, params: Readonly<Record<string, unknown>
  */
 class Budget {
   #leftMs: number;
-  /** When the whole call's time is up (`performance.now()` time). */
-  readonly deadline: number;
+  /** When the wait under way began, if one is. */
+  #since: number | undefined;
   constructor(seconds: number) {
     this.#leftMs = seconds * 1000;
-    this.deadline = performance.now() + this.#leftMs;
+  }
+  /** Milliseconds left, the wait under way counted. */
+  get leftMs(): number {
+    return this.#leftMs - (this.#since === undefined ? 0 : performance.now() - this.#since);
+  }
+  /** When the time left runs out, from now (`performance.now()` time). */
+  get deadline(): number {
+    return performance.now() + this.leftMs;
   }
   /** Runs `work` with the seconds left (never less than a few milliseconds), counting its time. */
   async spend<T>(work: (timeoutS: number) => Promise<T>): Promise<T> {
-    const started = performance.now();
+    this.#since = performance.now();
     try {
       return await work(Math.max(Math.round(this.#leftMs), 5) / 1000);
     } finally {
-      this.#leftMs -= performance.now() - started;
+      this.#leftMs -= performance.now() - this.#since;
+      this.#since = undefined;
     }
   }
 }
@@ -134,6 +142,7 @@ async function runOperation(
   const budget = new Budget(context.timeoutS ?? DEFAULT_TIMEOUT_S);
   const token = await tokenFor(row, context, options.tokens, budget);
   const secrets = [context.callerToken, "token" in token ? token.token : undefined];
+  // The cut of a large answer gets what is left of the call's time when the answer is in.
   const result = (rv: ApiRv) => toolResult(rv, { ...hints, secrets, deadline: budget.deadline });
   if ("error" in token) return credentialsResult(row.name, token.error, hints);
   if (row.kind === "delete") {
@@ -173,6 +182,6 @@ function uploadLimits(
   options: OperationToolOptions,
 ): UploadLimits {
   // What is left of the call's time: the token may already have taken some of it.
-  const timeout = AbortSignal.timeout(Math.max(1, budget.deadline - performance.now()));
+  const timeout = AbortSignal.timeout(Math.max(1, budget.leftMs));
   return { maxBytes: options.maxUploadBytes, signal: AbortSignal.any([context.signal, timeout]) };
 }
