@@ -18,8 +18,11 @@
 import fs from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
 
-/** The outcome of resolving an upload path: the real path to read, or why it is refused. */
-export type Upload = { path: string } | { error: string };
+/**
+ * The outcome of resolving an upload path: the real path to read and what its entry held (not
+ * followed), or why it is refused.
+ */
+export type Upload = { path: string; entry: Deno.FileInfo } | { error: string };
 
 /** The default largest upload: like `content_string`'s limit. */
 export const DEFAULT_MAX_UPLOAD_BYTES = 1024 * 1024;
@@ -109,9 +112,11 @@ export async function resolveUpload(root: string | undefined, path: string): Pro
     return { error: `"${path}" does not exist in the upload folder` };
   }
   if (!inside(root, real)) return { error: `"${path}" is outside the upload folder` };
-  const info = await Deno.stat(real);
-  if (!info.isFile) return { error: `"${path}" is not a regular file` };
-  return { path: real };
+  // The real path's last part is no link; should it have become one since, this says so.
+  const entry = await Deno.lstat(real).catch(() => undefined);
+  if (!entry) return { error: `"${path}" does not exist in the upload folder` };
+  if (!entry.isFile) return { error: `"${path}" is not a regular file` };
+  return { path: real, entry };
 }
 
 /** How an upload is read. */
@@ -167,11 +172,8 @@ async function readChecked(
   if ("error" in resolved) throw new Error(resolved.error);
   await checkSteadyFolders(root!, resolved.path, path);
   const max = limits.maxBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
-  // What the folder's entry names now, without following it: a regular file, not a link.
-  const checked = await Deno.lstat(resolved.path).catch(() => undefined);
-  if (!checked?.isFile) {
-    throw new Error(`"${path}" changed while it was being read; nothing was sent`);
-  }
+  // What the folder's entry held, not followed: the file that must be the one opened.
+  const checked = resolved.entry;
   if (checked.size > max) throw new Error(`"${path}" is larger than ${max} bytes`);
   const flags = fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY;
   const handle = await fs.promises.open(resolved.path, flags).catch(() => {
